@@ -1,0 +1,1 @@
+"""plantão's shared vocabulary: models, settings, errors, logging, the Redis store and queue."""

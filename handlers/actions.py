@@ -1,0 +1,86 @@
+"""The typed mitigation commands a handler may propose. Only worker/execute.py may run them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.models import Scenario
+
+
+@dataclass(frozen=True)
+class RestartService:
+    service: str
+
+
+@dataclass(frozen=True)
+class RollbackDeploy:
+    service: str
+
+
+@dataclass(frozen=True)
+class SetMaintenanceMode:
+    service: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class TerminateIdleConnections:
+    service: str
+    idle_minutes: int
+
+
+@dataclass(frozen=True)
+class CollectEvidence:
+    service: str
+
+
+@dataclass(frozen=True)
+class FreezeDeploys:
+    reason: str
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """Treat the incident as another scenario (e.g. a full pool is a latency problem)."""
+
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class Advise:
+    """Tell the responder what to do by hand; plantão never does it itself."""
+
+    text: str
+
+
+Action = (
+    RestartService
+    | RollbackDeploy
+    | SetMaintenanceMode
+    | TerminateIdleConnections
+    | CollectEvidence
+    | FreezeDeploys
+    | HandOver
+    | Advise
+)
+
+
+def describe(action: Action) -> str:
+    """A short imperative line for Slack and the timeline."""
+    match action:
+        case RestartService(service=s):
+            return f"restart service `{s}`"
+        case RollbackDeploy(service=s):
+            return f"roll back the last deploy of `{s}`"
+        case SetMaintenanceMode(service=s, enabled=on):
+            return f"turn maintenance mode {'on' if on else 'off'} for `{s}`"
+        case TerminateIdleConnections(service=s, idle_minutes=m):
+            return f"terminate database connections of `{s}` idle > {m} min"
+        case CollectEvidence(service=s):
+            return f"collect evidence for `{s}`"
+        case FreezeDeploys(reason=r):
+            return f"freeze deploys ({r})"
+        case HandOver(scenario=sc):
+            return f"hand over to `{sc}`"
+        case Advise(text=t):
+            return t

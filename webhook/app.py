@@ -1,0 +1,113 @@
+"""The FastAPI app (RUN_MODE=api): webhook intake and health. Built by create_app(); no globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from arq.connections import ArqRedis
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from core.config import PlantaoConfig, load_config
+from core.errors import PayloadTooLarge, SourceError, StoreUnavailable
+from core.models import Source
+from core.queue import connect
+from core.settings import Settings
+from core.store import Store
+from webhook.classify import Classifier
+from webhook.health import router as health_router
+from webhook.sources import SOURCES
+from webhook.sources.base import Delivery
+
+log = structlog.get_logger()
+RETRY_AFTER_S = "5"
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    redis: ArqRedis
+    store: Store
+    classifier: Classifier
+
+
+def get_deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+DepsDep = Annotated[Deps, Depends(get_deps)]
+
+
+class Accepted(BaseModel):
+    accepted: int
+    duplicates: int
+    incidents: list[str]
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """Read the body, refusing it as soon as it passes `cap` bytes (not after buffering it all)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the {cap}-byte limit")
+    size, chunks = 0, []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise PayloadTooLarge(f"body is over the {cap}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    settings: Settings, redis: ArqRedis | None = None, config: PlantaoConfig | None = None
+) -> FastAPI:
+    """The api. Pass `redis` to share a client (the embedded store in `plantao dev`, tests)."""
+    config = config if config is not None else load_config(settings.plantao_config)
+    classifier = Classifier.from_config(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = redis if redis is not None else connect(settings.redis_url)
+        app.state.deps = Deps(
+            settings, client, Store(client, settings.timeline_max_entries), classifier
+        )
+        yield
+        if redis is None:
+            await client.aclose()
+
+    app = FastAPI(title="plantão", version="0.1.0", lifespan=lifespan)
+    app.include_router(health_router)
+
+    @app.exception_handler(SourceError)
+    async def source_error(_: Request, exc: SourceError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("store.unavailable", error=str(exc))
+        return JSONResponse(
+            {"error": "storage unavailable, retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+
+    @app.post("/webhooks/{source}", status_code=202, response_model=Accepted)
+    async def receive(source: Source, request: Request, deps: DepsDep) -> Accepted | JSONResponse:
+        parser = SOURCES.get(source)
+        if parser is None:
+            return JSONResponse({"error": f"source {source} is not enabled"}, status_code=404)
+        body = await read_capped(request, deps.settings.max_body_bytes)
+        delivery = Delivery(request.headers, request.query_params, body)
+        parser.verify(delivery, deps.settings)
+        alerts = parser.parse(body)
+        result = await deps.store.ingest([(a, deps.classifier.classify(a)) for a in alerts])
+        log.info("alerts.received", source=source.value, **vars(result))
+        return Accepted(**vars(result))
+
+    return app

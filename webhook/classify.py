@@ -1,0 +1,99 @@
+"""Classification: alert -> (scenario, severity, why). The only code that maps alerts to scenarios.
+
+The default rules are data (webhook/rules.toml); operators' rules from PLANTAO_CONFIG come first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import PlantaoConfig, Rule, parse_config
+from core.models import CATALOG_SEVERITY, Alert, Classification, Scenario, Severity
+
+DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
+FALLBACK = "no-rule-matched"
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    rule: Rule
+    names: frozenset[str]
+    labels: tuple[tuple[str, re.Pattern[str]], ...]
+    text: re.Pattern[str] | None
+    expr: re.Pattern[str] | None
+
+    def match(self, alert: Alert) -> list[str] | None:
+        """The fields that matched, or None when any condition fails."""
+        m = self.rule.match
+        used: list[str] = []
+        if m.source is not None:
+            if alert.source != m.source:
+                return None
+            used.append(f"source={alert.source}")
+        if self.names:
+            if alert.name.casefold() not in self.names:
+                return None
+            used.append(f"alertname={alert.name}")
+        for label, pattern in self.labels:
+            value = alert.labels.get(label)
+            if value is None or not pattern.fullmatch(value):
+                return None
+            used.append(f"{label}={value}")
+        if self.text is not None:
+            found = self.text.search(f"{alert.summary}\n{alert.description}")
+            if found is None:
+                return None
+            used.append(f"text~{found.group(0)!r}")
+        if self.expr is not None:
+            if not self.expr.search(alert.expr):
+                return None
+            used.append(f"expr={alert.expr}")
+        return used
+
+
+def _compile(rule: Rule) -> _Compiled:
+    m = rule.match
+    return _Compiled(
+        rule=rule,
+        names=frozenset(n.casefold() for n in m.alertname),
+        labels=tuple((k, re.compile(v, re.IGNORECASE)) for k, v in sorted(m.labels.items())),
+        text=re.compile(m.text, re.IGNORECASE) if m.text else None,
+        expr=re.compile(m.expr) if m.expr else None,
+    )
+
+
+def default_rules() -> list[Rule]:
+    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+    return list(parse_config(text, str(DEFAULT_RULES_FILE)).rules)
+
+
+class Classifier:
+    def __init__(self, rules: list[Rule]) -> None:
+        self._rules = [_compile(r) for r in rules]
+
+    @classmethod
+    def from_config(cls, config: PlantaoConfig) -> Classifier:
+        return cls([*config.rules, *default_rules()])
+
+    def classify(self, alert: Alert) -> Classification:
+        for compiled in self._rules:
+            used = compiled.match(alert)
+            if used is not None:
+                rule = compiled.rule
+                severity = rule.severity or CATALOG_SEVERITY[rule.scenario]
+                return _with_label_severity(alert, rule.scenario, severity, rule.name, used)
+        severity = CATALOG_SEVERITY[Scenario.UNKNOWN]
+        return _with_label_severity(alert, Scenario.UNKNOWN, severity, FALLBACK, [])
+
+
+def _with_label_severity(
+    alert: Alert, scenario: Scenario, severity: Severity, rule: str, used: list[str]
+) -> Classification:
+    why = f"rule {rule}: " + (", ".join(used) if used else f"no rule matches {alert.name}")
+    label = alert.labels.get("severity", "").upper()
+    if label in Severity.__members__:
+        severity = Severity(label)
+        why += f"; severity label {label}"
+    return Classification(scenario=scenario, severity=severity, rule=rule, why=why)

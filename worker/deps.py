@@ -1,0 +1,53 @@
+"""What a job needs, built once at worker start-up and kept in ARQ's ctx under one key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from arq.connections import ArqRedis
+
+from core.config import PlantaoConfig
+from core.settings import Settings
+from core.store import Store
+from worker.probes import HttpProbes
+from worker.slack import SlackPoster, poster_from_settings
+
+CTX_KEY = "plantao"
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    config: PlantaoConfig
+    store: Store
+    probes: HttpProbes
+    slack: SlackPoster
+    http: httpx.AsyncClient
+
+    @classmethod
+    def from_ctx(cls, ctx: dict[str, Any]) -> Deps:
+        deps = ctx[CTX_KEY]
+        if not isinstance(deps, Deps):
+            raise TypeError("worker context holds no Deps: was on_startup run?")
+        return deps
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        config: PlantaoConfig,
+        redis: ArqRedis,
+        slack: SlackPoster | None = None,
+    ) -> Deps:
+        http = httpx.AsyncClient(follow_redirects=False)
+        probes = HttpProbes(config, http, settings.probe_timeout_s, settings.probe_attempts)
+        return cls(
+            settings=settings,
+            config=config,
+            store=Store(redis, settings.timeline_max_entries),
+            probes=probes,
+            slack=slack or poster_from_settings(settings, http),
+            http=http,
+        )

@@ -1,0 +1,133 @@
+"""The job functions ARQ runs: diagnose and plan an incident, notify, and report its resolution.
+
+A job catches everything its handler raises: a crash is retried with a back-off, and after the
+last try it is dead-lettered and posted to Slack as "handler X failed". It never fails silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sentry_sdk
+import structlog
+from arq import Retry
+
+from core.errors import StoreUnavailable, TransientError
+from core.models import Incident
+from handlers import HANDLERS
+from handlers.actions import describe
+from worker.deps import Deps
+from worker.slack import render_failed, render_opened, render_resolved
+
+log = structlog.get_logger()
+OPENED, FAILED, RESOLVED = "opened", "failed", "resolved"
+Job = Callable[[dict[str, Any], str], Awaitable[str]]
+
+
+def backoff_s(job_try: int) -> float:
+    return min(30.0, 0.5 * 2 ** (job_try - 1))  # 0.5 s, 1 s, 2 s ... capped at 30 s
+
+
+def _last_try(ctx: dict[str, Any], deps: Deps) -> bool:
+    return int(ctx.get("job_try", 1)) >= deps.settings.job_max_tries
+
+
+async def _retry_or_give_up(ctx: dict[str, Any], deps: Deps, incident: Incident, error: str) -> str:
+    job_try = int(ctx.get("job_try", 1))
+    if job_try < deps.settings.job_max_tries:
+        await deps.store.record(incident.id, "plantao", "job.retry", f"try {job_try}: {error}")
+        raise Retry(defer=backoff_s(job_try))
+    job_id = str(ctx.get("job_id", ""))
+    await deps.store.dead_letter(job_id, "handle_incident", [incident.id], job_try, error)
+    await deps.store.record(incident.id, "plantao", "job.dead_lettered", f"{job_id}: {error}")
+    log.error("job.dead_lettered", job_id=job_id, error=error)
+    if not await deps.store.was_notified(incident.id, FAILED):
+        await deps.slack.post(render_failed(incident, error, job_try))
+        await deps.store.mark_notified(incident.id, FAILED)
+    return "dead-lettered"
+
+
+async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
+    deps = Deps.from_ctx(ctx)
+    incident = await deps.store.incident(incident_id)
+    if incident is None:
+        log.error("incident.missing", incident=incident_id)
+        return "missing"
+    structlog.contextvars.bind_contextvars(incident=incident.id, scenario=incident.scenario.value)
+    if await deps.store.was_notified(incident.id, OPENED):
+        return "already notified"  # a re-run after the message went out
+    handler = HANDLERS[incident.scenario]
+    timeout = deps.settings.job_timeout_s
+    try:
+        findings = await asyncio.wait_for(handler.diagnose(incident, deps.probes), timeout)
+        steps = handler.plan(incident, findings)
+    except Exception as exc:  # noqa: BLE001 - the job layer decides: retry or "handler failed"
+        sentry_sdk.capture_exception(exc)
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        log.warning("handler.failed", error=error)
+        return await _retry_or_give_up(
+            ctx, deps, incident, f"handler {incident.scenario} failed: {error}"
+        )
+    await deps.store.record(incident.id, "plantao", "diagnosed", repr(findings)[:2000])
+    for step in steps:
+        detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
+        await deps.store.record(incident.id, "plantao", "step.proposed", detail)
+    try:
+        await deps.slack.post(render_opened(incident, findings, steps))
+    except TransientError as exc:
+        if _last_try(ctx, deps):
+            return await _retry_or_give_up(ctx, deps, incident, str(exc))
+        raise Retry(defer=backoff_s(int(ctx.get("job_try", 1)))) from exc
+    await deps.store.mark_notified(incident.id, OPENED)
+    await deps.store.record(incident.id, "plantao", "notified", "incident posted to Slack")
+    log.info("incident.notified", steps=len(steps))
+    return "notified"
+
+
+async def resolve_incident(ctx: dict[str, Any], incident_id: str) -> str:
+    deps = Deps.from_ctx(ctx)
+    incident = await deps.store.incident(incident_id)
+    if incident is None:
+        return "missing"
+    structlog.contextvars.bind_contextvars(incident=incident.id, scenario=incident.scenario.value)
+    if await deps.store.was_notified(incident.id, RESOLVED):
+        return "already notified"
+    announced = await deps.store.was_notified(incident.id, OPENED) or await deps.store.was_notified(
+        incident.id, FAILED
+    )
+    job_try = int(ctx.get("job_try", 1))
+    if not announced and not _last_try(ctx, deps):
+        raise Retry(defer=backoff_s(job_try))  # let the opening message go first
+    try:
+        await deps.slack.post(render_resolved(incident))
+    except TransientError as exc:
+        if _last_try(ctx, deps):
+            await deps.store.dead_letter(
+                str(ctx.get("job_id", "")), "resolve_incident", [incident.id], job_try, str(exc)
+            )
+            return "dead-lettered"
+        raise Retry(defer=backoff_s(job_try)) from exc
+    await deps.store.mark_notified(incident.id, RESOLVED)
+    await deps.store.record(incident.id, "plantao", "notified", "resolution posted to Slack")
+    return "notified"
+
+
+def _retry_on_store_errors(job: Job) -> Job:
+    """Redis failing mid-job is worth a retry, not a failed job (ARQ fails any other error)."""
+
+    @functools.wraps(job)
+    async def run(ctx: dict[str, Any], incident_id: str) -> str:
+        try:
+            return await job(ctx, incident_id)
+        except StoreUnavailable as exc:
+            raise Retry(defer=backoff_s(int(ctx.get("job_try", 1)))) from exc
+
+    return run
+
+
+JOBS: tuple[Job, ...] = tuple(
+    _retry_on_store_errors(j) for j in (handle_incident, resolve_incident)
+)

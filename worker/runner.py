@@ -1,0 +1,106 @@
+"""Building and supervising ARQ workers: the JSON wire format, timeouts, heartbeat, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+import structlog
+from arq.connections import ArqRedis
+from arq.worker import Worker, func
+from redis.exceptions import RedisError
+
+from core.config import PlantaoConfig
+from core.errors import StoreUnavailable
+from core.queue import QUEUE_NAME, deserialize, serialize
+from core.settings import Settings
+from worker.deps import CTX_KEY, Deps
+from worker.jobs import JOBS
+from worker.slack import SlackPoster
+
+log = structlog.get_logger()
+HEARTBEAT_S = 5.0
+RESTART_BACKOFF_MAX_S = 10.0
+JOB_TIMEOUT_MARGIN_S = 5.0  # ARQ's own timeout is a backstop behind the handler's wait_for
+
+
+def instance_id(role: str) -> str:
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+async def _heartbeat(deps: Deps, instance: str) -> None:
+    while True:
+        try:
+            await deps.store.beat("worker", instance)
+        except StoreUnavailable as exc:
+            log.warning("heartbeat.failed", error=str(exc))
+        await asyncio.sleep(HEARTBEAT_S)
+
+
+def build_worker(
+    settings: Settings,
+    config: PlantaoConfig,
+    redis: ArqRedis,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    slack: SlackPoster | None = None,
+) -> Worker:
+    """An ARQ worker for plantão's jobs. `slack` overrides the poster chosen from settings."""
+    instance = instance_id("worker")
+    tasks: list[asyncio.Task[None]] = []
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        deps = Deps.build(settings, config, redis, slack)
+        ctx[CTX_KEY] = deps
+        tasks.append(asyncio.create_task(_heartbeat(deps, instance)))
+        log.info("worker.started", instance=instance)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        for task in tasks:
+            task.cancel()
+        deps = ctx.get(CTX_KEY)
+        if isinstance(deps, Deps):
+            await deps.http.aclose()
+
+    timeout = settings.job_timeout_s + JOB_TIMEOUT_MARGIN_S
+    return Worker(
+        functions=[func(job, name=job.__name__, timeout=timeout) for job in JOBS],  # type: ignore[arg-type]
+        queue_name=QUEUE_NAME,
+        redis_pool=redis,
+        burst=burst,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        handle_signals=handle_signals,
+        max_jobs=settings.worker_max_jobs,
+        poll_delay=settings.worker_poll_delay_s,
+        # ARQ gives up after max_tries without calling the job; ours dead-letters first.
+        max_tries=settings.job_max_tries + 2,
+        keep_result=3600,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        log_results=False,
+    )
+
+
+async def run_supervised(
+    settings: Settings, config: PlantaoConfig, redis: ArqRedis, *, handle_signals: bool = True
+) -> None:
+    """Run a worker forever; when Redis drops it, start a new one with a back-off."""
+    delay = 0.5
+    while True:
+        worker = build_worker(settings, config, redis, handle_signals=handle_signals)
+        try:
+            await worker.main()
+            return  # a clean stop (signal or burst)
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            log.warning("worker.redis_lost", error=str(exc), restart_in_s=delay)
+        finally:
+            try:
+                await worker.close()
+            except (RedisError, OSError) as exc:
+                log.warning("worker.close_failed", error=str(exc))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RESTART_BACKOFF_MAX_S)
