@@ -41,15 +41,22 @@ class RuleMatch(BaseModel):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            _check_regex(value)
         return value
 
     @field_validator("labels")
     @classmethod
     def _label_patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
         for pattern in value.values():
-            re.compile(pattern)
+            _check_regex(pattern)
         return value
+
+
+def _check_regex(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc}): {pattern!r}") from exc
 
 
 class Rule(BaseModel):

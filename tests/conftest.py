@@ -1,0 +1,97 @@
+"""Shared fixtures: settings, the real Redis (a scratch database, flushed per test), the embedded store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+import structlog
+from arq.connections import ArqRedis
+from fakeredis import FakeServer
+
+from core.queue import connect
+from core.settings import Settings
+
+pytest_plugins = ["tests.support.fixtures", "tests.support.redis_server"]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# A scratch database of the machine's Redis: tests flush it, so it is not database 0.
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+
+
+def fixture_bytes(source: str, name: str) -> bytes:
+    return (FIXTURES / source / name).read_bytes()
+
+
+def fixture_names(source: str) -> list[str]:
+    return sorted(p.name for p in (FIXTURES / source).glob("*.json"))
+
+
+def _redis_or_skip(url: str) -> None:
+    try:
+        sync_redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except sync_redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the Redis at {url}: {exc}")
+        pytest.skip(f"no Redis at {url} ({exc}); start one to run integration tests")
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def make_settings() -> Callable[..., Settings]:
+    """Settings with explicit values (never the environment), for one test."""
+
+    def make(**values: Any) -> Settings:
+        base: dict[str, Any] = {"app_env": "test", "worker_poll_delay_s": 0.01}
+        base.update(values)
+        return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+    return make
+
+
+async def _open(kind: str) -> ArqRedis:
+    if kind == "embedded":
+        return connect(None, FakeServer())
+    _redis_or_skip(REDIS_TEST_URL)
+    client = connect(REDIS_TEST_URL)
+    await client.flushdb()
+    return client
+
+
+async def _close(kind: str, client: ArqRedis) -> None:
+    if kind == "real":
+        await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def real_redis() -> AsyncIterator[ArqRedis]:
+    """The real Redis (scratch database 15), empty at the start of the test."""
+    client = await _open("real")
+    yield client
+    await _close("real", client)
+
+
+@pytest.fixture
+async def embedded_redis() -> AsyncIterator[ArqRedis]:
+    """The embedded store `plantao dev` uses when REDIS_URL is unset."""
+    client = await _open("embedded")
+    yield client
+    await _close("embedded", client)
+
+
+@pytest.fixture(params=["embedded", "real"])
+async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[ArqRedis]:
+    """Both stores: behaviour must not depend on which one runs."""
+    client = await _open(request.param)
+    yield client
+    await _close(request.param, client)
