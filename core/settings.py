@@ -16,7 +16,9 @@ RUN_MODES: tuple[RunMode, ...] = ("api", "worker", "scheduler")
 class Settings(BaseSettings):
     """Every environment variable plantão reads. Secrets are SecretStr; switches default to safe."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     run_mode: RunMode | None = None
     redis_url: str | None = Field(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 import pytest
 import redis as sync_redis
 import structlog
@@ -15,6 +17,7 @@ from fakeredis import FakeServer
 
 from core.queue import connect
 from core.settings import Settings
+from webhook.app import create_app
 
 pytest_plugins = ["tests.support.fixtures", "tests.support.redis_server"]
 
@@ -95,3 +98,21 @@ async def any_redis(request: pytest.FixtureRequest) -> AsyncIterator[ArqRedis]:
     client = await _open(request.param)
     yield client
     await _close(request.param, client)
+
+
+MakeClient = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    """Factory `await make_client(settings, redis)` -> an httpx client on a running app."""
+    async with AsyncExitStack() as stack:
+
+        async def make(settings: Settings, redis: ArqRedis) -> httpx.AsyncClient:
+            app = create_app(settings, redis)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            client = httpx.AsyncClient(transport=transport, base_url="http://plantao.test")
+            return await stack.enter_async_context(client)
+
+        yield make

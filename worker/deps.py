@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 from core.config import PlantaoConfig
 from core.settings import Settings
 from core.store import Store
+from handlers.types import Probes
 from worker.probes import HttpProbes
 from worker.slack import SlackPoster, poster_from_settings
 
@@ -22,7 +23,7 @@ class Deps:
     settings: Settings
     config: PlantaoConfig
     store: Store
-    probes: HttpProbes
+    probes: Probes
     slack: SlackPoster
     http: httpx.AsyncClient
 
@@ -40,9 +41,13 @@ class Deps:
         config: PlantaoConfig,
         redis: ArqRedis,
         slack: SlackPoster | None = None,
+        probes: Probes | None = None,
     ) -> Deps:
+        """Real clients from settings; `slack` and `probes` replace them (tests, `plantao dev`)."""
         http = httpx.AsyncClient(follow_redirects=False)
-        probes = HttpProbes(config, http, settings.probe_timeout_s, settings.probe_attempts)
+        probes = probes or HttpProbes(
+            config, http, settings.probe_timeout_s, settings.probe_attempts
+        )
         return cls(
             settings=settings,
             config=config,

@@ -45,7 +45,11 @@ async def _retry_or_give_up(ctx: dict[str, Any], deps: Deps, incident: Incident,
     await deps.store.record(incident.id, "plantao", "job.dead_lettered", f"{job_id}: {error}")
     log.error("job.dead_lettered", job_id=job_id, error=error)
     if not await deps.store.was_notified(incident.id, FAILED):
-        await deps.slack.post(render_failed(incident, error, job_try))
+        try:
+            await deps.slack.post(render_failed(incident, error, job_try))
+        except TransientError as exc:  # Slack down too: the dead letter and the log remain
+            log.error("notify.failed", error=str(exc))
+            return "dead-lettered"
         await deps.store.mark_notified(incident.id, FAILED)
     return "dead-lettered"
 
@@ -78,9 +82,7 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
     try:
         await deps.slack.post(render_opened(incident, findings, steps))
     except TransientError as exc:
-        if _last_try(ctx, deps):
-            return await _retry_or_give_up(ctx, deps, incident, str(exc))
-        raise Retry(defer=backoff_s(int(ctx.get("job_try", 1)))) from exc
+        return await _retry_or_give_up(ctx, deps, incident, str(exc))
     await deps.store.mark_notified(incident.id, OPENED)
     await deps.store.record(incident.id, "plantao", "notified", "incident posted to Slack")
     log.info("incident.notified", steps=len(steps))

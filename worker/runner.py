@@ -18,6 +18,7 @@ from core.queue import QUEUE_NAME, deserialize, serialize
 from core.settings import Settings
 from worker.deps import CTX_KEY, Deps
 from worker.jobs import JOBS
+from handlers.types import Probes
 from worker.slack import SlackPoster
 
 log = structlog.get_logger()
@@ -47,13 +48,14 @@ def build_worker(
     burst: bool = False,
     handle_signals: bool = True,
     slack: SlackPoster | None = None,
+    probes: Probes | None = None,
 ) -> Worker:
-    """An ARQ worker for plantão's jobs. `slack` overrides the poster chosen from settings."""
+    """An ARQ worker for plantão's jobs; `slack` and `probes` override the real clients."""
     instance = instance_id("worker")
     tasks: list[asyncio.Task[None]] = []
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        deps = Deps.build(settings, config, redis, slack)
+        deps = Deps.build(settings, config, redis, slack, probes)
         ctx[CTX_KEY] = deps
         tasks.append(asyncio.create_task(_heartbeat(deps, instance)))
         log.info("worker.started", instance=instance)

@@ -15,7 +15,7 @@ from core.settings import Settings
 from core.store import Store
 from tests.conftest import fixture_bytes
 from tests.support.redis_server import RedisServer
-from tests.webhook.conftest import MakeClient
+from tests.conftest import MakeClient
 
 FIRING = fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
 RESOLVED = fixture_bytes("alertmanager", "captured-am025-resolved-2-alerts-servicedown.json")

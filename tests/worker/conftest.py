@@ -1,0 +1,72 @@
+"""Worker fixtures: the app and a burst worker sharing one store, and a Slack stub that records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import ArqRedis
+
+from core.config import PlantaoConfig, ServiceConfig
+from core.settings import Settings
+from handlers.types import Probes
+from tests.support.http_recorder import HttpRecorder
+from tests.conftest import MakeClient
+from worker.runner import build_worker
+
+AM_URL = "/webhooks/alertmanager"
+
+
+@dataclass
+class Pipeline:
+    """One webhook client and a way to drain the queue with a burst worker, on one store."""
+
+    client: httpx.AsyncClient
+    redis: ArqRedis
+    slack: HttpRecorder
+    drain: Callable[[], Awaitable[int]]
+
+    async def post(self, body: bytes) -> httpx.Response:
+        response = await self.client.post(AM_URL, content=body)
+        assert response.status_code == 202, response.text
+        return response
+
+    def texts(self) -> list[str]:
+        return [str(b["text"]) for b in self.slack.json_bodies()]
+
+
+MakePipeline = Callable[..., Awaitable[Pipeline]]
+
+
+@pytest.fixture
+async def make_pipeline(
+    make_client: MakeClient,
+    make_settings: Callable[..., Settings],
+    make_recorder: Callable[[], HttpRecorder],
+) -> AsyncIterator[MakePipeline]:
+    """Factory `await make_pipeline(redis, probes=None, **settings)`: Slack is a local recorder,
+    service `worker` and `api` have health URLs on another local recorder."""
+    async def make(redis: ArqRedis, probes: Probes | None = None, **values: Any) -> Pipeline:
+        slack, health = make_recorder(), make_recorder()
+        settings = make_settings(slack_webhook_url=slack.url, **values)
+        config = PlantaoConfig(
+            services={name: ServiceConfig(url=health.url) for name in ("worker", "api")}
+        )
+        client = await make_client(settings, redis)
+
+        async def drain() -> int:
+            worker = build_worker(
+                settings, config, redis, burst=True, handle_signals=False, probes=probes
+            )
+            try:
+                await worker.main()
+            finally:
+                await worker.close()  # runs on_shutdown; the store client reconnects on use
+            return int(worker.jobs_complete)
+
+        return Pipeline(client, redis, slack, drain)
+
+    yield make
