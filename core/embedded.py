@@ -29,7 +29,7 @@ class _Socket(AsyncFakeSocket):
 
 class _Connection(FakeAsyncRedisConnection):
     async def _connect(self) -> None:
-        if not self._server.connected:
+        if self._server is None or not self._server.connected:
             raise self._connection_error_class("embedded store is stopped")
         self._sock = _Socket(
             self._server,

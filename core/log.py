@@ -6,13 +6,14 @@ import logging
 import sys
 
 import structlog
+from structlog.types import EventDict, WrappedLogger
 
 from core.settings import Settings
 
 SECRET_KEYS = frozenset({"authorization", "token", "secret", "signature", "password", "dsn"})
 
 
-def _drop_secrets(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
+def _drop_secrets(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     """Never log a value under a key that names a secret, whoever passed it."""
     for key in list(event):
         if any(word in key.lower() for word in SECRET_KEYS):

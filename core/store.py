@@ -1,4 +1,4 @@
-"""The Redis-backed incident store: atomic intake, incidents, timelines, notifications, dead letters.
+"""The Redis-backed incident store: atomic intake, incidents, timelines, notices, dead letters.
 
 Key layout (all under `plantao:`; schema 1):
   incident:{id}              hash   the incident (see core.models.Incident)
@@ -97,7 +97,13 @@ class Store:
     ) -> IngestResult:
         """Dedup, upsert incidents and enqueue their jobs atomically; all or nothing."""
         records = json.dumps([_record(a, c) for a, c in alerts])
-        args = [at_ms or now_ms(), self.timeline_max, JOB_EXPIRES_MS, QUEUE_NAME, ALERT_TTL_S]
+        args: list[str | int] = [
+            at_ms or now_ms(),
+            self.timeline_max,
+            JOB_EXPIRES_MS,
+            QUEUE_NAME,
+            ALERT_TTL_S,
+        ]
         async with redis_errors():
             raw = await self._ingest(keys=[], args=[*args, records])
         out = json.loads(raw)
@@ -106,7 +112,7 @@ class Store:
 
     async def incident(self, incident_id: str) -> Incident | None:
         async with redis_errors():
-            raw = await self.redis.hgetall(f"{P}incident:{incident_id}")
+            raw = await self.redis.hgetall(f"{P}incident:{incident_id}")  # type: ignore[misc]
         if not raw:
             return None
         data = {k.decode(): v.decode() for k, v in raw.items()}
@@ -136,7 +142,7 @@ class Store:
 
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         async with redis_errors():
-            raw = await self.redis.lrange(f"{P}incident:{incident_id}:timeline", 0, -1)
+            raw = await self.redis.lrange(f"{P}incident:{incident_id}:timeline", 0, -1)  # type: ignore[misc]
         entries = []
         for item in raw:
             data = json.loads(item)
@@ -147,11 +153,10 @@ class Store:
     async def record(self, incident_id: str, actor: str, event: str, detail: str = "") -> None:
         entry = {"at": now_ms(), "actor": actor, "event": event, "detail": detail}
         key = f"{P}incident:{incident_id}:timeline"
-        async with redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.rpush(key, json.dumps(entry))
-                pipe.ltrim(key, -self.timeline_max, -1)
-                await pipe.execute()
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, json.dumps(entry))
+            pipe.ltrim(key, -self.timeline_max, -1)
+            await pipe.execute()
 
     async def was_notified(self, incident_id: str, kind: str) -> bool:
         async with redis_errors():
@@ -164,21 +169,20 @@ class Store:
     async def dead_letter(
         self, job_id: str, function: str, args: Sequence[str], tries: int, error: str
     ) -> None:
-        async with redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(
-                    f"{P}deadletter:{job_id}",
-                    mapping={
-                        "job_id": job_id,
-                        "function": function,
-                        "args": json.dumps(list(args)),
-                        "tries": tries,
-                        "error": error,
-                        "at": now_ms(),
-                    },
-                )
-                pipe.zadd(f"{P}deadletters", {job_id: now_ms()})
-                await pipe.execute()
+        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                f"{P}deadletter:{job_id}",
+                mapping={
+                    "job_id": job_id,
+                    "function": function,
+                    "args": json.dumps(list(args)),
+                    "tries": tries,
+                    "error": error,
+                    "at": now_ms(),
+                },
+            )
+            pipe.zadd(f"{P}deadletters", {job_id: now_ms()})
+            await pipe.execute()
 
     async def dead_letters(self) -> list[str]:
         async with redis_errors():
@@ -186,12 +190,12 @@ class Store:
 
     async def beat(self, role: str, instance: str) -> None:
         async with redis_errors():
-            await self.redis.hset(f"{P}heartbeat:{role}", instance, now_ms())
+            await self.redis.hset(f"{P}heartbeat:{role}", instance, str(now_ms()))  # type: ignore[misc]
 
     async def heartbeat_age_s(self, role: str) -> float | None:
         """Seconds since the freshest heartbeat of any instance of `role`; None if never."""
         async with redis_errors():
-            beats = await self.redis.hvals(f"{P}heartbeat:{role}")
+            beats = await self.redis.hvals(f"{P}heartbeat:{role}")  # type: ignore[misc]
         if not beats:
             return None
         return max(0.0, (now_ms() - max(int(b) for b in beats)) / 1000)

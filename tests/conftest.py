@@ -1,11 +1,11 @@
-"""Shared fixtures: settings, the real Redis (a scratch database, flushed per test), the embedded store."""
+"""Shared fixtures: settings, the real Redis (scratch database 15), the embedded store, the app."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx

@@ -1,1 +1,1 @@
-"""The webhook receiver (RUN_MODE=api): verify, parse, classify, store, enqueue. Imports core only."""
+"""The webhook receiver (RUN_MODE=api): verify, parse, classify, store, enqueue; imports core."""

@@ -1,4 +1,4 @@
-"""Health endpoints (runbook 001 "Health checks"): alive, ready (Redis), deep (the whole pipeline)."""
+"""Health endpoints (runbook 001 "Health checks"): alive, ready (Redis), deep (the pipeline)."""
 
 from __future__ import annotations
 

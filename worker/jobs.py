@@ -28,7 +28,7 @@ Job = Callable[[dict[str, Any], str], Awaitable[str]]
 
 
 def backoff_s(job_try: int) -> float:
-    return min(30.0, 0.5 * 2 ** (job_try - 1))  # 0.5 s, 1 s, 2 s ... capped at 30 s
+    return float(min(30.0, 0.5 * 2 ** (job_try - 1)))  # 0.5 s, 1 s, 2 s ... capped at 30 s
 
 
 def _last_try(ctx: dict[str, Any], deps: Deps) -> bool:

@@ -1,4 +1,4 @@
-"""The `plantao` command: dev (all roles, one process), serve (the RUN_MODE role), classify, incidents."""
+"""The `plantao` command: dev (all roles in one process), serve (RUN_MODE), classify, incidents."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from core.config import PlantaoConfig
 from core.errors import StoreUnavailable
 from core.queue import QUEUE_NAME, deserialize, serialize
 from core.settings import Settings
+from handlers.types import Probes
 from worker.deps import CTX_KEY, Deps
 from worker.jobs import JOBS
-from handlers.types import Probes
 from worker.slack import SlackPoster
 
 log = structlog.get_logger()
@@ -87,22 +87,41 @@ def build_worker(
     )
 
 
+async def _stop(worker: Worker) -> None:
+    """Cancel what the worker runs (ARQ re-runs those jobs) and run its on_shutdown.
+
+    Not Worker.close(): it needs Redis, and without signal handling it cancels and then
+    awaits its own tasks, raising CancelledError into the supervisor.
+    """
+    tasks = list(worker.tasks.values())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if worker.on_shutdown is not None:
+        await worker.on_shutdown(worker.ctx)
+
+
 async def run_supervised(
     settings: Settings, config: PlantaoConfig, redis: ArqRedis, *, handle_signals: bool = True
 ) -> None:
-    """Run a worker forever; when Redis drops it, start a new one with a back-off."""
+    """Run a worker until it stops cleanly; when Redis drops it, start a new one with a back-off.
+
+    With `handle_signals`, SIGTERM/SIGINT stop it gracefully: running jobs are re-queued.
+    """
     delay = 0.5
     while True:
         worker = build_worker(settings, config, redis, handle_signals=handle_signals)
         try:
-            await worker.main()
-            return  # a clean stop (signal or burst)
+            await worker.async_run()
+            return  # burst finished
+        except asyncio.CancelledError:
+            if handle_signals and worker.main_task is not None and worker.main_task.cancelled():
+                log.info("worker.stopped")
+                return  # ARQ's signal handler cancelled the main task: a clean stop
+            raise
         except (RedisError, OSError, StoreUnavailable) as exc:
             log.warning("worker.redis_lost", error=str(exc), restart_in_s=delay)
         finally:
-            try:
-                await worker.close()
-            except (RedisError, OSError) as exc:
-                log.warning("worker.close_failed", error=str(exc))
+            await _stop(worker)
         await asyncio.sleep(delay)
         delay = min(delay * 2, RESTART_BACKOFF_MAX_S)

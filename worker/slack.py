@@ -65,8 +65,9 @@ def _message(head: str, sections: list[tuple[str, list[str]]]) -> Message:
 
 
 def render_opened(incident: Incident, findings: object, steps: list[Step]) -> Message:
+    seen = f"{incident.first_seen:%Y-%m-%d %H:%M:%S} UTC"
     about = [
-        f"incident {incident.id}, {incident.source} alert, first seen {incident.first_seen:%Y-%m-%d %H:%M:%S} UTC",
+        f"incident {incident.id}, {incident.source} alert, first seen {seen}",
         f"why: {incident.why}",
     ]
     if incident.link:

@@ -31,23 +31,47 @@ DEFAULT = Classifier.from_config(PlantaoConfig())
 CATALOG_ROWS = [
     (alert("PostgresDown"), Scenario.DATABASE_DOWN, Severity.P0),
     (alert("PgExporter", expr="pg_up == 0"), Scenario.DATABASE_DOWN, Severity.P0),
-    (alert("AppErrors", summary="FATAL: sorry, too many connections"), Scenario.DATABASE_DOWN, Severity.P0),
+    (
+        alert("AppErrors", summary="FATAL: sorry, too many connections"),
+        Scenario.DATABASE_DOWN,
+        Severity.P0,
+    ),
     (alert("HighLatency"), Scenario.API_HIGH_LATENCY, Severity.P1),
     (alert("ServiceDown"), Scenario.API_DOWN, Severity.P0),
     (alert("Whatever", expr='up{job="api"} == 0'), Scenario.API_DOWN, Severity.P0),
     (alert("HighErrorRate"), Scenario.ERROR_RATE_SPIKE, Severity.P1),
-    (alert("LlmErrors", summary="OpenAI returned 401 invalid api key"), Scenario.LLM_PROVIDER_FAILURE, Severity.P1),
-    (alert("LlmErrors", summary="OpenAI 429 rate limit exceeded"), Scenario.LLM_RATE_LIMITED, Severity.P2),
+    (
+        alert("LlmErrors", summary="OpenAI returned 401 invalid api key"),
+        Scenario.LLM_PROVIDER_FAILURE,
+        Severity.P1,
+    ),
+    (
+        alert("LlmErrors", summary="OpenAI 429 rate limit exceeded"),
+        Scenario.LLM_RATE_LIMITED,
+        Severity.P2,
+    ),
     (alert("OOMKilled"), Scenario.MEMORY_LEAK_OOM, Severity.P0),
-    (alert("AppCrash", summary="JavaScript heap out of memory"), Scenario.MEMORY_LEAK_OOM, Severity.P0),
+    (
+        alert("AppCrash", summary="JavaScript heap out of memory"),
+        Scenario.MEMORY_LEAK_OOM,
+        Severity.P0,
+    ),
     (alert("FrontendDown"), Scenario.FRONTEND_DOWN, Severity.P0),
-    (alert("LoginErrors", summary="JsonWebTokenError: jwt malformed"), Scenario.AUTH_BROKEN, Severity.P1),
+    (
+        alert("LoginErrors", summary="JsonWebTokenError: jwt malformed"),
+        Scenario.AUTH_BROKEN,
+        Severity.P1,
+    ),
     (alert("AuthFailureSpike"), Scenario.AUTH_FAILURE_SPIKE, Severity.P1),
     (alert("DataCorruption"), Scenario.DATA_CORRUPTION, Severity.P1),
     (alert("EventLogCorruption"), Scenario.EVENTLOG_CORRUPTION, Severity.P1),
     (alert("DeployFailed"), Scenario.DEPLOY_FAILED, Severity.P1),
     (alert("DeepHealthCritical"), Scenario.ENVIRONMENT_MISMATCH, Severity.P0),
-    (alert("Errors", summary='relation "users" does not exist'), Scenario.MIGRATION_MISSING, Severity.P1),
+    (
+        alert("Errors", summary='relation "users" does not exist'),
+        Scenario.MIGRATION_MISSING,
+        Severity.P1,
+    ),
     (alert("RedisDown"), Scenario.DEPENDENCY_DOWN, Severity.P1),
     (alert("TenantConflictSpike"), Scenario.TENANT_CONFLICT_SPIKE, Severity.P2),
     (alert("RateLimitAbuse"), Scenario.RATE_LIMIT_ABUSE, Severity.P2),
@@ -58,7 +82,9 @@ CATALOG_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("signal", "scenario", "severity"), CATALOG_ROWS, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize(
+    ("signal", "scenario", "severity"), CATALOG_ROWS, ids=lambda v: str(v)[:40]
+)
 def test_catalogue_signal_maps_to_its_scenario_and_severity(
     signal: Alert, scenario: Scenario, severity: Severity
 ) -> None:
@@ -116,7 +142,10 @@ def test_operator_rules_from_config_are_tried_first() -> None:
     [
         ("[[rules]\nname = ", "not valid TOML"),
         ('[[rules]]\nname = "x"\nscenario = "nope"\nmatch = {}', "rules.0.scenario"),
-        ('[[rules]]\nname = "x"\nscenario = "unknown"\nmatch = { text = "(" }', "rules.0.match.text"),
+        (
+            '[[rules]]\nname = "x"\nscenario = "unknown"\nmatch = { text = "(" }',
+            "rules.0.match.text",
+        ),
         ('[[rules]]\nname = "x"\nscenario = "unknown"\nmatch = { colour = "red" }', "colour"),
     ],
 )
@@ -137,7 +166,9 @@ def test_a_bad_rule_file_fails_naming_file_and_place(text: str, complaint: str) 
         ("captured-am025-firing-max-alerts-truncated.json", [Scenario.MEMORY_LEAK_OOM] * 2),
     ],
 )
-def test_captured_fixtures_classify_as_the_catalogue_says(name: str, scenarios: list[Scenario]) -> None:
+def test_captured_fixtures_classify_as_the_catalogue_says(
+    name: str, scenarios: list[Scenario]
+) -> None:
     """Real Alertmanager bodies land on the catalogue's scenarios."""
     alerts = parse(fixture_bytes("alertmanager", name))
     assert [DEFAULT.classify(a).scenario for a in alerts] == scenarios

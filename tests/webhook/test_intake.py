@@ -1,4 +1,4 @@
-"""POST /webhooks/alertmanager: 202 only once Redis holds the incident and its job; 4xx change nothing."""
+"""POST /webhooks/alertmanager: 202 only once Redis holds incident and job; 4xx write nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from arq.connections import ArqRedis
 from core.queue import QUEUE_NAME
 from core.settings import Settings
 from core.store import Store
-from tests.conftest import fixture_bytes
+from tests.conftest import MakeClient, fixture_bytes
 from tests.support.redis_server import RedisServer
-from tests.conftest import MakeClient
 
 FIRING = fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
 RESOLVED = fixture_bytes("alertmanager", "captured-am025-resolved-2-alerts-servicedown.json")
@@ -36,7 +35,9 @@ async def queued(redis: ArqRedis) -> list[str]:
 async def client(
     make_client: MakeClient, make_settings: Callable[..., Settings], any_redis: ArqRedis
 ) -> AsyncIterator[httpx.AsyncClient]:
-    yield await make_client(make_settings(alertmanager_token=TOKEN, max_body_bytes=64 * 1024), any_redis)
+    yield await make_client(
+        make_settings(alertmanager_token=TOKEN, max_body_bytes=64 * 1024), any_redis
+    )
 
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,7 +60,9 @@ async def test_a_firing_group_opens_one_incident_with_its_job(
     assert (job["f"], job["a"]) == ("handle_incident", ["1"])
 
 
-async def test_a_repeated_delivery_makes_no_new_job(client: httpx.AsyncClient, any_redis: ArqRedis) -> None:
+async def test_a_repeated_delivery_makes_no_new_job(
+    client: httpx.AsyncClient, any_redis: ArqRedis
+) -> None:
     """Alertmanager re-sends the group every group_interval: the copy is counted, nothing more."""
     await client.post(URL, content=FIRING, headers=BEARER)
     again = await client.post(URL, content=FIRING, headers=BEARER)
@@ -81,7 +84,10 @@ async def test_resolution_of_every_alert_resolves_the_incident(
     assert incident is not None and incident.state == "resolved"
     assert await queued(any_redis) == ["incident:1:open", "incident:1:resolved"]
     events = [e.event for e in await Store(any_redis).timeline("1")]
-    assert events.count("alert.resolved") == 2 and events[-2:] == ["incident.resolved", "job.enqueued"]
+    assert events.count("alert.resolved") == 2 and events[-2:] == [
+        "incident.resolved",
+        "job.enqueued",
+    ]
 
 
 async def test_partial_resolution_keeps_the_incident_open(
@@ -154,7 +160,9 @@ async def test_over_the_size_cap_is_413_and_writes_nothing(
     assert await snapshot(any_redis) == before
 
 
-async def test_a_chunked_body_over_the_cap_is_413(client: httpx.AsyncClient, any_redis: ArqRedis) -> None:
+async def test_a_chunked_body_over_the_cap_is_413(
+    client: httpx.AsyncClient, any_redis: ArqRedis
+) -> None:
     """Without a Content-Length the cap is enforced while reading the stream."""
     sent = 0
 
@@ -209,7 +217,7 @@ async def test_redis_down_is_503_with_retry_after_and_ready_says_why(
     make_settings: Callable[..., Settings],
     private_redis: RedisServer,
 ) -> None:
-    """With Redis gone nothing is acknowledged: 503 (Alertmanager retries), and /health/ready tells."""
+    """With Redis gone nothing is acknowledged: 503 (the sender retries); /health/ready tells."""
     from core.queue import connect
 
     redis = connect(private_redis.url)

@@ -28,13 +28,17 @@ def test_every_fixture_parses_into_one_alert_per_vendor_alert(name: str) -> None
 
 def test_a_firing_group_can_carry_a_resolved_alert() -> None:
     """Each alert's own status counts, not the group's (Alertmanager mixes them)."""
-    alerts = parse(fixture_bytes("alertmanager", "captured-am025-firing-group-with-one-resolved.json"))
+    alerts = parse(
+        fixture_bytes("alertmanager", "captured-am025-firing-group-with-one-resolved.json")
+    )
     assert [a.firing for a in alerts] == [True, False, True]
 
 
 def test_service_summary_link_and_expression_are_read() -> None:
     """The service label, the summary annotation and the rule's expression reach the Alert."""
-    (first, _) = parse(fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json"))
+    (first, _) = parse(
+        fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
+    )
     assert first.service == "worker"
     assert first.summary
     assert first.link.startswith("http://")
@@ -42,7 +46,9 @@ def test_service_summary_link_and_expression_are_read() -> None:
 
 
 def _body(**changes: object) -> bytes:
-    payload = json.loads(fixture_bytes("alertmanager", "captured-am025-firing-bearer-single-alert.json"))
+    payload = json.loads(
+        fixture_bytes("alertmanager", "captured-am025-firing-bearer-single-alert.json")
+    )
     payload.update(changes)
     return json.dumps(payload).encode()
 

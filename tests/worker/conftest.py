@@ -13,8 +13,8 @@ from arq.connections import ArqRedis
 from core.config import PlantaoConfig, ServiceConfig
 from core.settings import Settings
 from handlers.types import Probes
-from tests.support.http_recorder import HttpRecorder
 from tests.conftest import MakeClient
+from tests.support.http_recorder import HttpRecorder
 from worker.runner import build_worker
 
 AM_URL = "/webhooks/alertmanager"
@@ -49,6 +49,7 @@ async def make_pipeline(
 ) -> AsyncIterator[MakePipeline]:
     """Factory `await make_pipeline(redis, probes=None, **settings)`: Slack is a local recorder,
     service `worker` and `api` have health URLs on another local recorder."""
+
     async def make(redis: ArqRedis, probes: Probes | None = None, **values: Any) -> Pipeline:
         slack, health = make_recorder(), make_recorder()
         settings = make_settings(slack_webhook_url=slack.url, **values)

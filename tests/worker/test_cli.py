@@ -51,12 +51,19 @@ def test_a_bad_config_file_stops_start_up_naming_it(
     config = tmp_path / "plantao.toml"
     config.write_text('[[rules]]\nname = "x"\nscenario = "no_such_thing"\nmatch = {}\n')
     monkeypatch.setenv("PLANTAO_CONFIG", str(config))
-    assert main(["classify", str(FIXTURES / "alertmanager" / "zulip-firing-2-alerts-same-labels.json")]) == 2
+    assert (
+        main(
+            ["classify", str(FIXTURES / "alertmanager" / "zulip-firing-2-alerts-same-labels.json")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(config) in err and "rules.0.scenario" in err
 
 
-def test_classify_prints_source_severity_scenario_and_why(capsys: pytest.CaptureFixture[str]) -> None:
+def test_classify_prints_source_severity_scenario_and_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """classify FILE shows each alert's classification, one line each."""
     path = FIXTURES / "alertmanager" / "captured-am025-firing-group-with-one-resolved.json"
     assert main(["classify", str(path)]) == 0
@@ -64,13 +71,19 @@ def test_classify_prints_source_severity_scenario_and_why(capsys: pytest.Capture
     assert len(lines) == 3
     source, severity, scenario, service, state, fingerprint, why = lines[1].split("\t")
     assert (source, severity, scenario, service, state) == (
-        "alertmanager", "P1", "error_rate_spike", "api", "resolved"
+        "alertmanager",
+        "P1",
+        "error_rate_spike",
+        "api",
+        "resolved",
     )
     assert fingerprint == "alertmanager:aff75cb8952de9a8"
     assert why.startswith("rule high-error-rate")
 
 
-def test_classify_refuses_what_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_classify_refuses_what_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An unreadable or foreign file is exit 2 with a clear message."""
     assert main(["classify", str(tmp_path / "missing.json")]) == 2
     junk = tmp_path / "junk.json"

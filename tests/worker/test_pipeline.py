@@ -83,7 +83,7 @@ class BrokenProbes:
 async def test_a_crashing_handler_is_retried_then_dead_lettered_and_reported(
     make_pipeline: MakePipeline, any_redis: ArqRedis
 ) -> None:
-    """A handler that always raises is tried job_max_tries times, dead-lettered, and posted as failed."""
+    """A handler that always raises is tried job_max_tries times, dead-lettered, reported."""
     probes = BrokenProbes()
     p = await make_pipeline(any_redis, probes=probes, job_max_tries=2)
     await p.post(FIRING)

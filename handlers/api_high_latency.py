@@ -1,0 +1,50 @@
+"""api_high_latency (P1), runbooks 004 S2 and 003 PROC-002: requests are slow or time out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.models import Incident, Scenario
+from handlers.actions import Advise, RestartService, TerminateIdleConnections
+from handlers.types import Endpoint, Handler, HttpCheck, Policy, Probes, Step
+
+IDLE_MINUTES = 5  # 004 S2: terminate connections idle for more than 5 minutes
+SLOW_MS = 1_000  # 003 PROC-002: the symptom is p95 above 1000 ms
+ESCALATE_MS = 5_000  # 003 PROC-002: escalate when p95 stays above 5000 ms for 5 minutes
+
+
+@dataclass(frozen=True)
+class Findings:
+    health: HttpCheck  # its latency_ms is the one timing we can take ourselves
+
+
+async def diagnose(incident: Incident, probes: Probes) -> Findings:
+    return Findings(health=await probes.endpoint(incident.service, Endpoint.HEALTH))
+
+
+def plan(incident: Incident, found: Findings) -> list[Step]:
+    steps = [
+        Step(
+            TerminateIdleConnections(incident.service, IDLE_MINUTES),
+            Policy.AUTO,
+            f"runbook 004 S2: free database connections idle > {IDLE_MINUTES} min",
+        ),
+        Step(
+            RestartService(incident.service),
+            Policy.APPROVE,
+            "runbook 004 S2: restart the backend if freeing connections did not help",
+        ),
+    ]
+    latency = found.health.latency_ms
+    if latency is not None and latency > ESCALATE_MS:
+        advice = f"/health took {latency:.0f} ms: escalate to the Escalation Engineer"
+        why = f"runbook 003 PROC-002: escalate when p95 > {ESCALATE_MS} ms for 5 min"
+        steps.append(Step(Advise(advice), Policy.AUTO, why))
+    elif found.health.ok and latency is not None and latency < SLOW_MS:
+        advice = f"/health answers in {latency:.0f} ms: look for slow queries on the slow endpoints"
+        why = "runbook 004 S2 diagnosis: slow-query logs point at N+1 queries or missing indexes"
+        steps.append(Step(Advise(advice), Policy.AUTO, why))
+    return steps
+
+
+HANDLER = Handler(Scenario.API_HIGH_LATENCY, diagnose=diagnose, plan=plan)

@@ -1,0 +1,30 @@
+"""Probing helpers shared by handlers: ask several health endpoints at once, read the answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.models import Incident
+from handlers.types import Endpoint, HttpCheck, Probes
+
+WRONG_ENVIRONMENT = "CRITICAL"  # 001 rule 3: /health/deep says CRITICAL = deployed to the wrong env
+
+
+async def check(incident: Incident, probes: Probes, *endpoints: Endpoint) -> list[HttpCheck]:
+    """Probe the incident's service at each endpoint, concurrently; answers in the order asked."""
+    return list(await asyncio.gather(*(probes.endpoint(incident.service, e) for e in endpoints)))
+
+
+def healthy(first: HttpCheck, *rest: HttpCheck) -> bool:
+    """Every check ran and answered 2xx: the service looks recovered."""
+    return all(c.ok for c in (first, *rest))
+
+
+def wrong_environment(deep: HttpCheck) -> bool:
+    """The deep check's body names the hard guard's verdict; case matters ("critical_tables")."""
+    return WRONG_ENVIRONMENT in deep.body
+
+
+def mentions(signs: tuple[str, ...], *texts: str) -> bool:
+    """Any sign appears in any text, ignoring case (alert summaries, probe bodies)."""
+    return any(sign.lower() in text.lower() for sign in signs for text in texts)

@@ -1,0 +1,67 @@
+"""Rules every handler keeps, whatever its probes answer (SCENARIOS.md policies, STYLE.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from core.models import Scenario
+from handlers import HANDLERS
+from handlers.actions import RestartService
+from handlers.types import Endpoint, HttpCheck, Step
+from tests.handlers.conftest import FakeProbes, MakeIncident, failing, ok, unreachable
+
+WORLDS: dict[str, dict[Endpoint, HttpCheck]] = {
+    "all healthy": {e: ok(e) for e in Endpoint},
+    "all failing": {e: failing(e, 503, body="CRITICAL") for e in Endpoint},
+    "unreachable": {e: unreachable(e) for e in Endpoint},
+    "not configured": {},
+}
+RUNBOOK = re.compile(r"runbook 00[0-4]\b")
+
+
+async def plan_in(make_incident: MakeIncident, scenario: Scenario, world: str) -> list[Step]:
+    incident = make_incident(scenario)
+    handler = HANDLERS[scenario]
+    return handler.plan(incident, await handler.diagnose(incident, FakeProbes(WORLDS[world])))
+
+
+@pytest.mark.parametrize("world", WORLDS)
+@pytest.mark.parametrize("scenario", list(Scenario), ids=str)
+async def test_every_plan_says_something(
+    make_incident: MakeIncident, scenario: Scenario, world: str
+) -> None:
+    """Every handler proposes at least one step, so an incident is never met with silence."""
+    assert await plan_in(make_incident, scenario, world)
+
+
+@pytest.mark.parametrize("world", WORLDS)
+@pytest.mark.parametrize("scenario", list(Scenario), ids=str)
+async def test_restarts_are_never_automatic(
+    make_incident: MakeIncident, scenario: Scenario, world: str
+) -> None:
+    """No handler restarts a service without a human (catalogue: restarts are approve)."""
+    steps = await plan_in(make_incident, scenario, world)
+    assert all(s.policy != "auto" for s in steps if isinstance(s.action, RestartService))
+
+
+@pytest.mark.parametrize("world", WORLDS)
+@pytest.mark.parametrize("scenario", [s for s in Scenario if s is not Scenario.UNKNOWN], ids=str)
+async def test_every_step_cites_its_runbook_in_one_line(
+    make_incident: MakeIncident, scenario: Scenario, world: str
+) -> None:
+    """Each step's reason is one line that names the runbook it comes from."""
+    for step in await plan_in(make_incident, scenario, world):
+        assert "\n" not in step.why and RUNBOOK.search(step.why), step.why
+
+
+@pytest.mark.parametrize("scenario", list(Scenario), ids=str)
+async def test_findings_are_frozen_dataclasses(
+    make_incident: MakeIncident, scenario: Scenario
+) -> None:
+    """Findings cannot be changed between diagnose and plan."""
+    found = await HANDLERS[scenario].diagnose(make_incident(scenario), FakeProbes())
+    params = getattr(type(found), "__dataclass_params__", None)
+    assert dataclasses.is_dataclass(found) and params is not None and params.frozen

@@ -1,0 +1,1 @@
+"""Test harness: HTTP recorders, the real Alertmanager, and plantão processes on loopback."""
