@@ -37,6 +37,11 @@ local function touch(id)
 end
 
 for _, a in ipairs(records) do
+  if a.deployment ~= '' then
+    local dkey = P .. 'deploys:' .. a.service
+    redis.call('ZADD', dkey, now, a.deployment)
+    redis.call('ZREMRANGEBYRANK', dkey, 0, -101)
+  end
   local akey = P .. 'alert:' .. a.fp
   local status = a.firing and 'firing' or 'resolved'
   local prev = redis.call('HMGET', akey, 'status', 'starts', 'incident')
@@ -57,7 +62,8 @@ for _, a in ipairs(records) do
         'id', id, 'group', a.group, 'service', a.service, 'scenario', a.scenario,
         'severity', a.severity, 'state', 'triggered', 'summary', a.summary, 'rule', a.rule,
         'why', a.why, 'source', a.source, 'link', a.link, 'labels', a.labels,
-        'first_seen', now, 'last_seen', now, 'alert_count', 0, 'duplicates', 0, 'schema', 1)
+        'first_seen', now, 'last_seen', now, 'alert_count', 0, 'duplicates', 0, 'schema', 1,
+        'unsigned', a.unsigned and '1' or '0')
       redis.call('ZADD', P .. 'incidents', now, id)
       timeline(id, a.source, 'incident.opened', a.scenario .. ' ' .. a.severity .. ' on ' .. a.service)
       enqueue('incident:' .. id .. ':open', 'handle_incident', id)

@@ -98,6 +98,8 @@ class Alert(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     link: str = ""
     expr: str = ""  # the Prometheus expression, when the sender tells it
+    signed: bool = True  # False when the sender cannot be authenticated by a signature
+    deployment: str = ""  # a successful deployment this alert reports (kept per service)
 
 
 class Classification(BaseModel):
@@ -132,6 +134,7 @@ class Incident(BaseModel):
     alert_count: int = 0
     duplicates: int = 0
     labels: dict[str, str] = Field(default_factory=dict)
+    unsigned: bool = False  # opened by an unsigned source: confirm with the platform before acting
 
 
 class TimelineEntry(BaseModel):

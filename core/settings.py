@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     alertmanager_token: SecretStr | None = None
     sentry_client_secret: SecretStr | None = None
     sentry_client_secret_old: SecretStr | None = None
+    sentry_legacy_token: SecretStr | None = None  # the unsigned legacy plugin's URL token
     railway_webhook_token: SecretStr | None = None
     railway_api_token: SecretStr | None = None
     railway_api_url: str = "https://backboard.railway.com/graphql/v2"

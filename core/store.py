@@ -11,6 +11,7 @@ Key layout (all under `plantao:`; schema 1):
   deadletters                zset   job ids that exhausted their tries, by time
   deadletter:{job_id}        hash   function, args, tries, error
   heartbeat:{role}           hash   instance -> last beat (ms)
+  deploys:{service}          zset   successful deployment ids by time (the newest 100)
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _record(alert: Alert, found: Classification) -> dict[str, object]:
         "link": alert.link,
         "labels": json.dumps(alert.labels, sort_keys=True),
         "detail": f"{alert.name} {state} ({alert.fingerprint}); {found.why}",
+        "unsigned": not alert.signed,
+        "deployment": alert.deployment,
     }
 
 
@@ -133,7 +136,16 @@ class Store:
             alert_count=int(data.get("alert_count", 0)),
             duplicates=int(data.get("duplicates", 0)),
             labels=json.loads(data.get("labels", "{}")),
+            unsigned=data.get("unsigned") == "1",
         )
+
+    async def deployments(self, service: str, since_ms: int = 0) -> list[tuple[str, datetime]]:
+        """Successful deployments of `service` reported by a source, newest first."""
+        async with redis_errors():
+            raw = await self.redis.zrevrangebyscore(
+                f"{P}deploys:{service}", "+inf", since_ms, withscores=True
+            )
+        return [(d.decode(), _dt(score)) for d, score in raw]
 
     async def incident_ids(self, limit: int = 50) -> list[str]:
         async with redis_errors():
