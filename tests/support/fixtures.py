@@ -3,6 +3,7 @@
 tests/conftest.py loads this module with `pytest_plugins = ["tests.support.fixtures"]`.
 """
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -54,6 +55,8 @@ def recorder(make_recorder: Callable[[], HttpRecorder]) -> HttpRecorder:
 def alertmanager(tmp_path: Path) -> Iterator[MakeAlertmanager]:
     """Factory `alertmanager(webhook_url, bearer_token=None)`; skips when the binary is missing."""
     if alertmanager_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs the prometheus-alertmanager binary (.ci/run installs it)")
         pytest.skip("prometheus-alertmanager is not installed")
     started: list[AlertmanagerProcess] = []
 

@@ -17,6 +17,7 @@ from core.settings import Settings
 from tests.conftest import MakeClient, fixture_bytes
 from tests.support.http_recorder import HttpRecorder
 from tests.support.redis_server import RedisServer
+from tests.worker.conftest import MakePipeline
 from tests.worker.test_pipeline import BrokenProbes
 from worker.runner import run_supervised
 
@@ -52,48 +53,25 @@ async def test_a_worker_resumes_after_redis_restarts(
         assert not worker.done()
     finally:
         worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        _, pending = await asyncio.wait([worker], timeout=10)
         await api_redis.aclose()
+    assert not pending, "the supervised worker did not stop when cancelled"
 
 
 async def test_handler_crashes_are_reported_to_sentry(
     make_settings: Callable[..., Settings],
     make_recorder: Callable[[], HttpRecorder],
+    make_pipeline: MakePipeline,
     embedded_redis: ArqRedis,
 ) -> None:
     """With SENTRY_DSN set, a crashing handler's exception arrives as a Sentry envelope."""
-    from tests.worker.conftest import Pipeline  # noqa: F401 - the pipeline fixture module
-
     sentry = make_recorder()
     dsn = sentry.url.replace("http://", "http://publickey@") + "/42"
-    settings = make_settings(sentry_dsn=dsn)
-    init_error_reporting(settings)
+    init_error_reporting(make_settings(sentry_dsn=dsn))
     try:
-        from core.store import Store
-        from worker.runner import build_worker
-
-        store = Store(embedded_redis)
-        await store.ingest([])
-        slack = make_recorder()
-        import httpx
-
-        from webhook.app import create_app  # the real intake writes the incident
-
-        app = create_app(make_settings(slack_webhook_url=slack.url), embedded_redis)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                await client.post("/webhooks/alertmanager", content=FIRING)
-        worker = build_worker(
-            make_settings(slack_webhook_url=slack.url, job_max_tries=1),
-            PlantaoConfig(),
-            embedded_redis,
-            burst=True,
-            handle_signals=False,
-            probes=BrokenProbes(),
-        )
-        await worker.main()
-        await worker.close()
+        p = await make_pipeline(embedded_redis, probes=BrokenProbes(), job_max_tries=1)
+        await p.post(FIRING)
+        await p.drain()
         sentry_sdk.flush(timeout=5)
         sentry.wait_for(lambda r: len(r) >= 1, 10)
     finally:
