@@ -31,8 +31,15 @@ return 0
 
 
 class Scheduler:
-    def __init__(self, redis: ArqRedis, store: Store, instance: str | None = None) -> None:
+    def __init__(
+        self,
+        redis: ArqRedis,
+        store: Store,
+        instance: str | None = None,
+        lease_ms: int = LEASE_MS,
+    ) -> None:
         self._redis = redis
+        self._lease_ms = lease_ms
         self._store = store
         self.instance = instance or uuid.uuid4().hex
         self.epoch: int | None = None  # the fencing token while leader
@@ -41,12 +48,14 @@ class Scheduler:
     async def tick(self) -> bool:
         """Take or keep the lease; True when this instance is the leader afterwards."""
         async with redis_errors():
-            if self.epoch is not None and await self._renew([LEASE_KEY], [self._token(), LEASE_MS]):
+            if self.epoch is not None and await self._renew(
+                [LEASE_KEY], [self._token(), self._lease_ms]
+            ):
                 return True
             self.epoch = None
             epoch = int(await self._redis.incr(EPOCH_KEY))
             token = f"{self.instance}:{epoch}"
-            if await self._redis.set(LEASE_KEY, token, nx=True, px=LEASE_MS):
+            if await self._redis.set(LEASE_KEY, token, nx=True, px=self._lease_ms):
                 self.epoch = epoch
                 log.info("scheduler.leader", instance=self.instance, epoch=epoch)
                 return True
