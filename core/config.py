@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from core.cron import check_cron
 from core.errors import ConfigError
 from core.models import Scenario, Severity, Source
 
@@ -21,6 +31,10 @@ class ServiceConfig(BaseModel):
     health_path: str = "/health"
     ready_path: str = "/health/ready"
     deep_path: str = "/health/deep"
+    railway_project_id: str | None = None  # where the executor restarts / rolls back on Railway
+    railway_environment_id: str | None = None
+    railway_service_id: str | None = None
+    database_url: str | None = None  # the monitored Postgres (DSN), for stats and idle-kill
 
     def endpoint(self, path: str) -> str | None:
         return None if self.url is None else self.url.rstrip("/") + path
@@ -70,11 +84,73 @@ class Rule(BaseModel):
     match: RuleMatch
 
 
+class Inhibit(BaseModel):
+    """An open incident of a `source` scenario at least as severe as `max_severity` suppresses
+    alerts of the `target` scenarios on the same service (Alertmanager's inhibition, across
+    sources)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: list[Scenario] = Field(min_length=1)
+    target: list[Scenario] = Field(min_length=1)
+    max_severity: Severity = Severity.P0
+
+
+class IncidentsConfig(BaseModel):
+    """How alerts group into incidents and when a resolved incident reopens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # fields of the group key: "service", "scenario", "source", or "label:<name>"
+    group_by: list[str] = Field(default_factory=lambda: ["scenario", "service"], min_length=1)
+    flap_window_s: float = Field(default=600.0, ge=0)  # 0 disables reopening
+    stale_ack_s: float = Field(default=3600.0, gt=0)  # an ack with no activity re-notifies once
+
+    @field_validator("group_by")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in ("service", "scenario", "source") and not name.startswith("label:"):
+                raise ValueError(f"{name!r}: use service, scenario, source or label:<name>")
+        return value
+
+
+class MaintenanceWindow(BaseModel):
+    """A planned quiet period for one service: one-off (`starts`..`ends`) or recurring (`cron`
+    gives each start, `duration_minutes` its length), in `timezone`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    service: str
+    starts: datetime | None = None
+    ends: datetime | None = None
+    cron: str | None = None  # minute hour day-of-month month day-of-week
+    duration_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    timezone: str = "America/Sao_Paulo"
+    comment: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MaintenanceWindow:
+        if (self.cron is None) == (self.starts is None or self.ends is None):
+            raise ValueError("give either cron (+ duration_minutes) or both starts and ends")
+        if self.cron is not None:
+            check_cron(self.cron)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+        return self
+
+
 class PlantaoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    inhibit: list[Inhibit] | None = None  # None: the shipped defaults; [] turns inhibition off
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
 
 def parse_config(text: str, origin: str) -> PlantaoConfig:
@@ -86,10 +162,42 @@ def parse_config(text: str, origin: str) -> PlantaoConfig:
     try:
         return PlantaoConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{origin}: {problems}") from exc
+        problems = []
+        for e in exc.errors():
+            line = _line_of(text, e["loc"])
+            where = f"{origin}:{line}" if line else origin
+            problems.append(f"{where}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}")
+        raise ConfigError("; ".join(problems)) from exc
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The line an error is on: the N-th `[[rules]]` header for `rules.N`, then, going down the
+    location's keys in order, the line that sets each. None when the text gives no clue (an
+    inline array, a whole-file error)."""
+    lines = text.splitlines()
+    start, end, found, keys = 0, len(lines), None, list(loc)
+    if len(keys) >= 2 and isinstance(keys[1], int):
+        table = str(keys[0])
+        header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]")
+        starts = [i for i, line in enumerate(lines) if header.match(line)]
+        if keys[1] >= len(starts):
+            return None  # written inline (`rules = [...]`): no header to point at
+        start = found = starts[keys[1]]
+        end = next((i for i in range(start + 1, end) if _new_table(lines[i], table)), end)
+        keys = keys[2:]
+    for key in (k for k in keys if isinstance(k, str)):
+        sets = re.compile(rf"(?<![\w-]){re.escape(key)}(?![\w-])\s*(=|\]|\.)")
+        at = next((i for i in range(found or start, end) if sets.search(lines[i])), None)
+        if at is None:
+            break
+        found = at
+    return None if found is None else found + 1
+
+
+def _new_table(line: str, table: str) -> bool:
+    """Whether `line` starts a table other than a sub-table of the current `[[table]]` entry."""
+    head = line.strip()
+    return head.startswith("[[") or (head.startswith("[") and not head.startswith(f"[{table}."))
 
 
 def load_config(path: Path | None) -> PlantaoConfig:

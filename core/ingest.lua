@@ -1,39 +1,193 @@
--- Atomic intake of one delivery: dedup, incident upsert, timeline, and ARQ job, in one step.
+-- Atomic intake of one delivery: dedup, incident upsert, timeline, and ARQ jobs, in one step.
 -- Either all of it is in Redis or none of it is, so a 202 always means "held, with its job".
 -- KEYS: none (all keys derive from the alerts; plantao runs on a single Redis, not a cluster).
 -- ARGV[1] now (ms), ARGV[2] timeline cap, ARGV[3] job expiry (ms), ARGV[4] queue name,
--- ARGV[5] alert-key TTL (s), ARGV[6] JSON list of alert records (see core/store.py).
+-- ARGV[5] alert-key TTL (s), ARGV[6] flapping window (ms), ARGV[7] JSON list of alert records
+-- (built by core/store.py `_record`).
 local now = ARGV[1]
 local cap = tonumber(ARGV[2])
 local job_ttl = tonumber(ARGV[3])
 local queue = ARGV[4]
 local alert_ttl = tonumber(ARGV[5])
-local records = cjson.decode(ARGV[6])
+local flap_ms = tonumber(ARGV[6])
+local records = cjson.decode(ARGV[7])
 local P = 'plantao:'
 
+local function ikey(id) return P .. 'incident:' .. id end
+
 local function timeline(id, actor, event, detail)
-  local key = P .. 'incident:' .. id .. ':timeline'
+  local key = ikey(id) .. ':timeline'
   redis.call('RPUSH', key, cjson.encode({at = tonumber(now), actor = actor, event = event, detail = detail}))
   redis.call('LTRIM', key, -cap, -1)
 end
 
-local function enqueue(job_id, fn, id)
+-- An ARQ job as arq.jobs.serialize_job writes it (JSON serializer); ids are deterministic.
+local function enqueue(job_id, fn, id, extra)
   local job_key = 'arq:job:' .. job_id
   if redis.call('EXISTS', job_key, 'arq:result:' .. job_id) == 0 then
-    local job = '{"t":null,"f":"' .. fn .. '","a":["' .. id .. '"],"k":{},"et":' .. now .. '}'
+    local args = '"' .. id .. '"'
+    if extra then args = args .. ',"' .. extra .. '"' end
+    local job = '{"t":null,"f":"' .. fn .. '","a":[' .. args .. '],"k":{},"et":' .. now .. '}'
     redis.call('PSETEX', job_key, job_ttl, job)
     redis.call('ZADD', queue, now, job_id)
     timeline(id, 'plantao', 'job.enqueued', fn .. ' as ' .. job_id)
   end
 end
 
-local accepted, duplicates = 0, 0
+local function announce(id)
+  if redis.call('HGET', ikey(id), 'announced') ~= '1' then
+    redis.call('HSET', ikey(id), 'announced', '1')
+    enqueue('incident:' .. id .. ':open', 'handle_incident', id)
+  end
+end
+
+local function is_open(id)
+  local state = redis.call('HGET', ikey(id), 'state')
+  return state and state ~= 'resolved'
+end
+
+local function create(a)
+  local id = tostring(redis.call('INCR', P .. 'seq:incident'))
+  redis.call('HSET', ikey(id),
+    'id', id, 'group', a.group, 'service', a.service, 'scenario', a.scenario,
+    'severity', a.severity, 'state', 'triggered', 'summary', a.summary, 'rule', a.rule,
+    'why', a.why, 'source', a.source, 'sources', a.source, 'link', a.link, 'labels', a.labels,
+    'first_seen', now, 'last_seen', now, 'alert_count', 0, 'duplicates', 0, 'suppressed', 0,
+    'reopened', 0, 'escalation', 0, 'announced', '0', 'silenced_by', '',
+    'unsigned', a.unsigned and '1' or '0', 'schema', 2)
+  redis.call('ZADD', P .. 'incidents', now, id)
+  timeline(id, a.source, 'incident.opened', a.scenario .. ' ' .. a.severity .. ' on ' .. a.service)
+  return id
+end
+
+local function reopen(id, a)
+  local n = redis.call('HINCRBY', ikey(id), 'reopened', 1)
+  redis.call('HSET', ikey(id), 'state', 'triggered', 'resolved_at', '')
+  timeline(id, a.source, 'incident.reopened', 'fired again within the flapping window')
+  if redis.call('SET', ikey(id) .. ':flapping', now, 'NX', 'PX', flap_ms) then
+    enqueue('incident:' .. id .. ':reopened:' .. n, 'notify_incident', id, 'reopened')
+  end
+end
+
+-- The open incident of the alert's group: an open one, a resolved one still flapping, or new.
+local function incident_for(a)
+  local okey = P .. 'open:' .. a.group
+  local id = redis.call('GET', okey)
+  if id then return id, false end
+  local recent = redis.call('GET', P .. 'recent:' .. a.group)
+  if recent and redis.call('HGET', ikey(recent), 'state') == 'resolved' then
+    id = recent
+    reopen(id, a)
+  else
+    id = create(a)
+  end
+  redis.call('SET', okey, id)
+  redis.call('HSET', P .. 'svc:' .. a.service, a.scenario, id)
+  redis.call('ZADD', P .. 'open-incidents', now, id)
+  return id, true
+end
+
+local function inhibitor_of(a)
+  for _, scenario in ipairs(a.inhibitors) do
+    local id = redis.call('HGET', P .. 'svc:' .. a.service, scenario)
+    if id and is_open(id) and redis.call('HGET', ikey(id), 'severity') <= a.inhibit_max then
+      return id
+    end
+  end
+  return nil
+end
+
+local function resolve(id, a)
+  local key = ikey(id)
+  redis.call('HSET', key, 'state', 'resolved', 'resolved_at', now)
+  local group = redis.call('HGET', key, 'group')
+  if redis.call('GET', P .. 'open:' .. group) == id then
+    redis.call('DEL', P .. 'open:' .. group)
+  end
+  if flap_ms > 0 then
+    redis.call('SET', P .. 'recent:' .. group, id, 'PX', flap_ms)
+  end
+  redis.call('ZREM', P .. 'open-incidents', id)
+  if redis.call('EXISTS', key .. ':flapping') == 1 then
+    timeline(id, a.source, 'incident.resolved', 'every firing alert has resolved; flapping: not notified')
+  elseif redis.call('HGET', key, 'announced') == '1' then
+    timeline(id, a.source, 'incident.resolved', 'every firing alert has resolved')
+    local n = redis.call('HGET', key, 'reopened')
+    enqueue('incident:' .. id .. ':resolved:' .. n, 'resolve_incident', id, n)
+  else
+    timeline(id, a.source, 'incident.resolved', 'every firing alert has resolved; never notified (silenced)')
+  end
+end
+
+local counts = {accepted = 0, duplicates = 0, silenced = 0, suppressed = 0}
 local touched, seen = {}, {}
 local function touch(id)
   if id and not seen[id] then
     seen[id] = true
     table.insert(touched, id)
   end
+end
+
+local function firing(a, akey)
+  local inhibitor = inhibitor_of(a)
+  if inhibitor then
+    counts.suppressed = counts.suppressed + 1
+    redis.call('HINCRBY', ikey(inhibitor), 'suppressed', 1)
+    timeline(inhibitor, a.source, 'alert.suppressed', a.scenario .. ' on ' .. a.service .. ' inhibited: ' .. a.detail)
+    redis.call('HSET', akey, 'status', 'firing', 'starts', a.starts, 'incident', inhibitor, 'suppressed', inhibitor)
+    return inhibitor
+  end
+  local id, opened = incident_for(a)
+  local key = ikey(id)
+  if not opened then
+    local current = redis.call('HGET', key, 'severity')
+    if a.severity < current then
+      redis.call('HSET', key, 'severity', a.severity)
+      timeline(id, a.source, 'severity.raised', current .. ' -> ' .. a.severity)
+      if redis.call('HGET', key, 'announced') == '1' then
+        enqueue('incident:' .. id .. ':severity:' .. a.severity, 'notify_incident', id, 'severity')
+      end
+    end
+  end
+  local sources = redis.call('HGET', key, 'sources')
+  if not string.find(',' .. sources .. ',', ',' .. a.source .. ',', 1, true) then
+    redis.call('HSET', key, 'sources', sources .. ',' .. a.source)
+  end
+  if a.link ~= '' then redis.call('HSET', key, 'link:' .. a.source, a.link) end
+  redis.call('HINCRBY', key, 'alert_count', 1)
+  redis.call('HSET', key, 'last_seen', now)
+  redis.call('SADD', key .. ':firing', a.fp)
+  if a.silenced ~= '' then
+    counts.silenced = counts.silenced + 1
+    redis.call('HSET', key, 'silenced_by', a.silenced)
+    timeline(id, a.source, 'alert.silenced', 'by ' .. a.silenced .. ': ' .. a.detail)
+  else
+    if redis.call('HGET', key, 'silenced_by') ~= '' then
+      redis.call('HSET', key, 'silenced_by', '')
+    end
+    timeline(id, a.source, 'alert.firing', a.detail)
+    announce(id)
+  end
+  redis.call('HSET', akey, 'status', 'firing', 'starts', a.starts, 'incident', id, 'suppressed', '')
+  return id
+end
+
+local function resolved(a, akey, prev_incident, prev_suppressed)
+  redis.call('HSET', akey, 'status', 'resolved', 'starts', a.starts)
+  local id = prev_incident
+  if not id then return nil end
+  if prev_suppressed and prev_suppressed ~= '' then
+    timeline(id, a.source, 'alert.resolved', 'suppressed alert ' .. a.detail)
+    return id
+  end
+  local key = ikey(id)
+  redis.call('SREM', key .. ':firing', a.fp)
+  redis.call('HSET', key, 'last_seen', now)
+  timeline(id, a.source, 'alert.resolved', a.detail)
+  if is_open(id) and redis.call('SCARD', key .. ':firing') == 0 then
+    resolve(id, a)
+  end
+  return id
 end
 
 for _, a in ipairs(records) do
@@ -44,67 +198,27 @@ for _, a in ipairs(records) do
   end
   local akey = P .. 'alert:' .. a.fp
   local status = a.firing and 'firing' or 'resolved'
-  local prev = redis.call('HMGET', akey, 'status', 'starts', 'incident')
-  if prev[1] == status and prev[2] == a.starts then
-    duplicates = duplicates + 1
+  local prev = redis.call('HMGET', akey, 'status', 'starts', 'incident', 'suppressed')
+  local duplicate = prev[1] == status and prev[2] == a.starts
+  if duplicate and a.firing and prev[4] and prev[4] ~= '' and not is_open(prev[4]) then
+    duplicate = false -- its inhibitor has gone: the alert now stands on its own
+  end
+  if duplicate then
+    counts.duplicates = counts.duplicates + 1
     if prev[3] then
-      redis.call('HINCRBY', P .. 'incident:' .. prev[3], 'duplicates', 1)
+      redis.call('HINCRBY', ikey(prev[3]), 'duplicates', 1)
       touch(prev[3])
     end
-  elseif a.firing then
-    accepted = accepted + 1
-    local okey = P .. 'open:' .. a.group
-    local id = redis.call('GET', okey)
-    if not id then
-      id = tostring(redis.call('INCR', P .. 'seq:incident'))
-      redis.call('SET', okey, id)
-      redis.call('HSET', P .. 'incident:' .. id,
-        'id', id, 'group', a.group, 'service', a.service, 'scenario', a.scenario,
-        'severity', a.severity, 'state', 'triggered', 'summary', a.summary, 'rule', a.rule,
-        'why', a.why, 'source', a.source, 'link', a.link, 'labels', a.labels,
-        'first_seen', now, 'last_seen', now, 'alert_count', 0, 'duplicates', 0, 'schema', 1,
-        'unsigned', a.unsigned and '1' or '0')
-      redis.call('ZADD', P .. 'incidents', now, id)
-      timeline(id, a.source, 'incident.opened', a.scenario .. ' ' .. a.severity .. ' on ' .. a.service)
-      enqueue('incident:' .. id .. ':open', 'handle_incident', id)
-    else
-      local ikey = P .. 'incident:' .. id
-      local current = redis.call('HGET', ikey, 'severity')
-      if a.severity < current then
-        redis.call('HSET', ikey, 'severity', a.severity)
-        timeline(id, a.source, 'severity.raised', current .. ' -> ' .. a.severity)
-      end
-    end
-    local ikey = P .. 'incident:' .. id
-    redis.call('HINCRBY', ikey, 'alert_count', 1)
-    redis.call('HSET', ikey, 'last_seen', now)
-    redis.call('SADD', ikey .. ':firing', a.fp)
-    timeline(id, a.source, 'alert.firing', a.detail)
-    redis.call('HSET', akey, 'status', status, 'starts', a.starts, 'incident', id)
-    redis.call('EXPIRE', akey, alert_ttl)
-    touch(id)
   else
-    accepted = accepted + 1
-    local id = prev[3]
-    redis.call('HSET', akey, 'status', status, 'starts', a.starts)
-    redis.call('EXPIRE', akey, alert_ttl)
-    if id then
-      local ikey = P .. 'incident:' .. id
-      redis.call('SREM', ikey .. ':firing', a.fp)
-      redis.call('HSET', ikey, 'last_seen', now)
-      timeline(id, a.source, 'alert.resolved', a.detail)
-      if redis.call('HGET', ikey, 'state') ~= 'resolved' and redis.call('SCARD', ikey .. ':firing') == 0 then
-        redis.call('HSET', ikey, 'state', 'resolved', 'resolved_at', now)
-        local okey = P .. 'open:' .. redis.call('HGET', ikey, 'group')
-        if redis.call('GET', okey) == id then
-          redis.call('DEL', okey)
-        end
-        timeline(id, a.source, 'incident.resolved', 'every firing alert has resolved')
-        enqueue('incident:' .. id .. ':resolved', 'resolve_incident', id)
-      end
-      touch(id)
+    counts.accepted = counts.accepted + 1
+    if a.firing then
+      touch(firing(a, akey))
+    else
+      touch(resolved(a, akey, prev[3], prev[4]))
     end
   end
+  redis.call('EXPIRE', akey, alert_ttl)
 end
 
-return cjson.encode({accepted = accepted, duplicates = duplicates, incidents = touched})
+counts.incidents = touched
+return cjson.encode(counts)

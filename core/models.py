@@ -78,7 +78,12 @@ CATALOG_SEVERITY: dict[Scenario, Severity] = {
 
 
 class IncidentState(StrEnum):
+    """triggered -> acknowledged -> mitigating -> monitoring -> resolved (core/lifecycle.py)."""
+
     TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATING = "mitigating"
+    MONITORING = "monitoring"
     RESOLVED = "resolved"
 
 
@@ -135,6 +140,14 @@ class Incident(BaseModel):
     duplicates: int = 0
     labels: dict[str, str] = Field(default_factory=dict)
     unsigned: bool = False  # opened by an unsigned source: confirm with the platform before acting
+    sources: list[Source] = Field(default_factory=list)  # every source that alerted on it
+    links: dict[str, str] = Field(default_factory=dict)  # source -> the newest link it gave
+    acknowledged_by: str = ""
+    acknowledged_at: datetime | None = None
+    escalation: int = 0  # 0 none; 1 escalation engineer; 2 incident commander (runbook 004)
+    silenced_by: str = ""  # the silence or maintenance window that keeps it quiet
+    suppressed: int = 0  # alerts it inhibits, attached to its timeline
+    reopened: int = 0  # times it came back within the flapping window
 
 
 class TimelineEntry(BaseModel):

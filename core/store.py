@@ -1,12 +1,16 @@
 """The Redis-backed incident store: atomic intake, incidents, timelines, notices, dead letters.
 
-Key layout (all under `plantao:`; schema 1):
-  incident:{id}              hash   the incident (see core.models.Incident)
+Key layout (all under `plantao:`; schema 2; everything survives a restart of every process):
+  incident:{id}              hash   the incident (see core.models.Incident); `link:{source}` fields
   incident:{id}:timeline     list   JSON TimelineEntry, capped at the newest `timeline_max` entries
   incident:{id}:firing       set    fingerprints of its alerts still firing
-  open:{scenario}|{service}  string the open incident of that group
+  incident:{id}:flapping     string set while a reopened incident is inside its flapping window
+  open:{group}               string the open incident of a group (default group: scenario|service)
+  recent:{group}             string a resolved incident that reopens if its group fires again soon
+  svc:{service}              hash   scenario -> its latest incident (inhibition looks here)
   alert:{fingerprint}        hash   last status and start seen (the dedup record), 30 days
   incidents                  zset   incident ids by first seen
+  open-incidents             zset   incident ids not resolved, by when they (re)opened
   notified:{id}:{kind}       string a Slack message of that kind went out
   deadletters                zset   job ids that exhausted their tries, by time
   deadletter:{job_id}        hash   function, args, tries, error
@@ -27,13 +31,25 @@ from pathlib import Path
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from core.errors import StoreUnavailable
-from core.models import Alert, Classification, Incident, TimelineEntry
+from core.errors import InvalidTransition, StoreUnavailable, UnknownIncident
+from core.lifecycle import refusal
+from core.models import (
+    Alert,
+    Classification,
+    Incident,
+    IncidentState,
+    Scenario,
+    Severity,
+    Source,
+    TimelineEntry,
+)
 from core.queue import JOB_EXPIRES_MS, QUEUE_NAME
 
 P = "plantao:"
 ALERT_TTL_S = 30 * 24 * 3600  # how long a fingerprint's last status is remembered for dedup
+FLAP_WINDOW_S = 600.0  # a resolved incident whose alert fires again within 10 min reopens
 _INGEST = (Path(__file__).parent / "ingest.lua").read_text(encoding="utf-8")
+_TRANSITION = (Path(__file__).parent / "transition.lua").read_text(encoding="utf-8")
 
 
 def now_ms() -> int:
@@ -59,21 +75,31 @@ async def redis_errors() -> AsyncIterator[None]:
 class IngestResult:
     accepted: int
     duplicates: int
+    silenced: int
+    suppressed: int
     incidents: list[str]
 
 
-def group_key(alert: Alert, found: Classification) -> str:
-    """Alerts of one scenario on one service form one incident while it is open."""
-    return f"{found.scenario}|{alert.service}"
+@dataclass(frozen=True)
+class Arrival:
+    """An alert as the intake decided to take it: classified, grouped, maybe silenced/inhibited."""
+
+    alert: Alert
+    found: Classification
+    group: str  # alerts of one group form one incident while it is open
+    silenced_by: str = ""  # a silence or maintenance window id
+    inhibitors: tuple[Scenario, ...] = ()  # open incidents of these scenarios suppress it
+    inhibit_max: Severity = Severity.P0  # ... when at least this severe
 
 
-def _record(alert: Alert, found: Classification) -> dict[str, object]:
+def _record(arrival: Arrival) -> dict[str, object]:
+    alert, found = arrival.alert, arrival.found
     state = "firing" if alert.firing else "resolved"
     return {
         "fp": alert.fingerprint,
         "firing": alert.firing,
         "starts": alert.starts_at,
-        "group": group_key(alert, found),
+        "group": arrival.group,
         "service": alert.service,
         "scenario": found.scenario.value,
         "severity": found.severity.value,
@@ -86,58 +112,121 @@ def _record(alert: Alert, found: Classification) -> dict[str, object]:
         "detail": f"{alert.name} {state} ({alert.fingerprint}); {found.why}",
         "unsigned": not alert.signed,
         "deployment": alert.deployment,
+        "silenced": arrival.silenced_by,
+        "inhibitors": [s.value for s in arrival.inhibitors] or {},  # cjson: {} is the empty list
+        "inhibit_max": arrival.inhibit_max.value,
     }
 
 
+def _incident(data: dict[str, str]) -> Incident:
+    links = {k.removeprefix("link:"): v for k, v in data.items() if k.startswith("link:")}
+    return Incident(
+        id=data["id"],
+        service=data["service"],
+        scenario=Scenario(data["scenario"]),
+        severity=Severity(data["severity"]),
+        state=IncidentState(data["state"]),
+        summary=data["summary"],
+        rule=data["rule"],
+        why=data["why"],
+        source=Source(data["source"]),
+        link=data.get("link", ""),
+        first_seen=_dt(data["first_seen"]),
+        last_seen=_dt(data["last_seen"]),
+        resolved_at=_dt(data["resolved_at"]) if data.get("resolved_at") else None,
+        alert_count=int(data.get("alert_count", 0)),
+        duplicates=int(data.get("duplicates", 0)),
+        labels=json.loads(data.get("labels", "{}")),
+        unsigned=data.get("unsigned") == "1",
+        sources=[Source(x) for x in data.get("sources", data["source"]).split(",") if x],
+        links=links,
+        acknowledged_by=data.get("acknowledged_by", ""),
+        acknowledged_at=_dt(data["acknowledged_at"]) if data.get("acknowledged_at") else None,
+        escalation=int(data.get("escalation", 0)),
+        silenced_by=data.get("silenced_by", ""),
+        suppressed=int(data.get("suppressed", 0)),
+        reopened=int(data.get("reopened", 0)),
+    )
+
+
 class Store:
-    def __init__(self, redis: ArqRedis, timeline_max: int = 1000) -> None:
+    def __init__(
+        self, redis: ArqRedis, timeline_max: int = 1000, flap_window_s: float = FLAP_WINDOW_S
+    ) -> None:
         self.redis = redis
         self.timeline_max = timeline_max
+        self.flap_window_ms = int(flap_window_s * 1000)
         self._ingest = redis.register_script(_INGEST)
+        self._transition = redis.register_script(_TRANSITION)
 
-    async def ingest(
-        self, alerts: Sequence[tuple[Alert, Classification]], at_ms: int | None = None
-    ) -> IngestResult:
+    async def ingest(self, arrivals: Sequence[Arrival], at_ms: int | None = None) -> IngestResult:
         """Dedup, upsert incidents and enqueue their jobs atomically; all or nothing."""
-        records = json.dumps([_record(a, c) for a, c in alerts])
+        records = json.dumps([_record(a) for a in arrivals])
         args: list[str | int] = [
             at_ms or now_ms(),
             self.timeline_max,
             JOB_EXPIRES_MS,
             QUEUE_NAME,
             ALERT_TTL_S,
+            self.flap_window_ms,
         ]
         async with redis_errors():
             raw = await self._ingest(keys=[], args=[*args, records])
         out = json.loads(raw)
         touched = out["incidents"] if isinstance(out["incidents"], list) else []
-        return IngestResult(int(out["accepted"]), int(out["duplicates"]), [str(i) for i in touched])
+        return IngestResult(
+            accepted=int(out["accepted"]),
+            duplicates=int(out["duplicates"]),
+            silenced=int(out["silenced"]),
+            suppressed=int(out["suppressed"]),
+            incidents=[str(i) for i in touched],
+        )
+
+    async def transition(
+        self, incident_id: str, target: IncidentState, actor: str, detail: str = ""
+    ) -> Incident:
+        """Move an incident along the state machine (core/lifecycle.py) or refuse with a reason.
+
+        The state is re-checked atomically: a concurrent change makes this refuse, never apply
+        half-way. Resolving by hand closes the group and queues the resolution notice.
+        """
+        incident = await self.incident(incident_id)
+        if incident is None:
+            raise UnknownIncident(f"no incident {incident_id}")
+        reason = refusal(incident.state, target)
+        if reason is not None:
+            raise InvalidTransition(reason)
+        args = [incident_id, incident.state.value, target.value, actor, detail, now_ms()]
+        async with redis_errors():
+            result = await self._transition(
+                keys=[], args=[*args, self.timeline_max, JOB_EXPIRES_MS, QUEUE_NAME]
+            )
+        if result != b"ok":
+            raise InvalidTransition(f"the incident changed meanwhile (now {result.decode()})")
+        changed = await self.incident(incident_id)
+        if changed is None:
+            raise UnknownIncident(f"no incident {incident_id}")
+        return changed
 
     async def incident(self, incident_id: str) -> Incident | None:
         async with redis_errors():
             raw = await self.redis.hgetall(f"{P}incident:{incident_id}")  # type: ignore[misc]
         if not raw:
             return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
-        return Incident(
-            id=data["id"],
-            service=data["service"],
-            scenario=data["scenario"],
-            severity=data["severity"],
-            state=data["state"],
-            summary=data["summary"],
-            rule=data["rule"],
-            why=data["why"],
-            source=data["source"],
-            link=data.get("link", ""),
-            first_seen=_dt(data["first_seen"]),
-            last_seen=_dt(data["last_seen"]),
-            resolved_at=_dt(data["resolved_at"]) if data.get("resolved_at") else None,
-            alert_count=int(data.get("alert_count", 0)),
-            duplicates=int(data.get("duplicates", 0)),
-            labels=json.loads(data.get("labels", "{}")),
-            unsigned=data.get("unsigned") == "1",
-        )
+        return _incident({k.decode(): v.decode() for k, v in raw.items()})
+
+    async def incidents(self, ids: Sequence[str]) -> list[Incident]:
+        """Several incidents in one round trip, in the order asked; missing ones left out."""
+        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for incident_id in ids:
+                pipe.hgetall(f"{P}incident:{incident_id}")
+            rows = await pipe.execute()
+        return [_incident({k.decode(): v.decode() for k, v in r.items()}) for r in rows if r]
+
+    async def open_incident_ids(self) -> list[str]:
+        async with redis_errors():
+            ids = await self.redis.zrange(f"{P}open-incidents", 0, -1)
+        return [i.decode() for i in ids]
 
     async def deployments(self, service: str, since_ms: int = 0) -> list[tuple[str, datetime]]:
         """Successful deployments of `service` reported by a source, newest first."""

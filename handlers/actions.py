@@ -18,6 +18,13 @@ class RollbackDeploy:
 
 
 @dataclass(frozen=True)
+class RedeployService:
+    """Build and deploy the running deployment again (Railway "Redeploy": same code, new run)."""
+
+    service: str
+
+
+@dataclass(frozen=True)
 class SetMaintenanceMode:
     service: str
     enabled: bool
@@ -56,6 +63,7 @@ class Advise:
 Action = (
     RestartService
     | RollbackDeploy
+    | RedeployService
     | SetMaintenanceMode
     | TerminateIdleConnections
     | CollectEvidence
@@ -72,6 +80,8 @@ def describe(action: Action) -> str:
             return f"restart service `{s}`"
         case RollbackDeploy(service=s):
             return f"roll back the last deploy of `{s}`"
+        case RedeployService(service=s):
+            return f"redeploy the running deployment of `{s}`"
         case SetMaintenanceMode(service=s, enabled=on):
             return f"turn maintenance mode {'on' if on else 'off'} for `{s}`"
         case TerminateIdleConnections(service=s, idle_minutes=m):

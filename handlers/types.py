@@ -63,6 +63,7 @@ class Step:
     action: Action  # a member of the closed union in handlers/actions.py
     policy: Policy
     why: str  # one line a responder reads in Slack, citing the runbook
+    verify: Endpoint | None = None  # re-probed after the action; failing it escalates
 
 
 F = TypeVar("F")

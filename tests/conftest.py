@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ import structlog
 from arq.connections import ArqRedis
 from fakeredis import FakeServer
 
+from core.config import PlantaoConfig
 from core.queue import connect
 from core.settings import Settings
 from webhook.app import create_app
@@ -22,8 +25,29 @@ from webhook.app import create_app
 pytest_plugins = ["tests.support.fixtures", "tests.support.redis_server"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# A scratch database of the machine's Redis: tests flush it, so it is not database 0.
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+_DB_LOCKS: list[TextIO] = []
+
+
+def _scratch_db() -> int:
+    """A scratch database of the machine's Redis (15 down to 8, never 0): tests flush it. Two
+    test runs at once (two developers' shells) each lock their own, so neither flushes the
+    other's; the lock dies with the process."""
+    for db in range(15, 7, -1):
+        lock = open(Path(tempfile.gettempdir()) / f"plantao-test-redis-db{db}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        _DB_LOCKS.append(lock)
+        return db
+    return 15
+
+
+# Chosen once per run: the environment carries it to a second import of this module.
+if "REDIS_TEST_URL" not in os.environ:
+    os.environ["REDIS_TEST_URL"] = f"redis://127.0.0.1:6379/{_scratch_db()}"
+REDIS_TEST_URL = os.environ["REDIS_TEST_URL"]
 
 
 def fixture_bytes(source: str, name: str) -> bytes:
@@ -108,8 +132,10 @@ async def make_client() -> AsyncIterator[MakeClient]:
     """Factory `await make_client(settings, redis)` -> an httpx client on a running app."""
     async with AsyncExitStack() as stack:
 
-        async def make(settings: Settings, redis: ArqRedis) -> httpx.AsyncClient:
-            app = create_app(settings, redis)
+        async def make(
+            settings: Settings, redis: ArqRedis, config: PlantaoConfig | None = None
+        ) -> httpx.AsyncClient:
+            app = create_app(settings, redis, config)
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app)
             client = httpx.AsyncClient(transport=transport, base_url="http://plantao.test")

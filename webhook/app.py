@@ -18,11 +18,12 @@ from core.errors import PayloadTooLarge, SourceError, StoreUnavailable
 from core.models import Source
 from core.queue import connect
 from core.settings import Settings
+from core.silences import Silences
 from core.store import Store
-from webhook.classify import Classifier
 from webhook.health import router as health_router
+from webhook.intake import Intake
 from webhook.sources import SOURCES
-from webhook.sources.base import Delivery
+from webhook.sources.base import Delivery, openapi
 
 log = structlog.get_logger()
 RETRY_AFTER_S = "5"
@@ -31,9 +32,11 @@ RETRY_AFTER_S = "5"
 @dataclass(frozen=True)
 class Deps:
     settings: Settings
+    config: PlantaoConfig
     redis: ArqRedis
     store: Store
-    classifier: Classifier
+    silences: Silences
+    intake: Intake
 
 
 def get_deps(request: Request) -> Deps:
@@ -45,8 +48,10 @@ DepsDep = Annotated[Deps, Depends(get_deps)]
 
 
 class Accepted(BaseModel):
-    accepted: int
-    duplicates: int
+    accepted: int  # alerts that changed something (new, attached, resolved)
+    duplicates: int  # re-deliveries: counted on their incident, nothing else
+    silenced: int  # recorded on their incident, notifying nobody
+    suppressed: int  # attached to the incident that inhibits them
     incidents: list[str]
 
 
@@ -69,14 +74,13 @@ def create_app(
 ) -> FastAPI:
     """The api. Pass `redis` to share a client (the embedded store in `plantao dev`, tests)."""
     config = config if config is not None else load_config(settings.plantao_config)
-    classifier = Classifier.from_config(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = redis if redis is not None else connect(settings.redis_url)
-        app.state.deps = Deps(
-            settings, client, Store(client, settings.timeline_max_entries), classifier
-        )
+        store = Store(client, settings.timeline_max_entries, config.incidents.flap_window_s)
+        silences = Silences(client)
+        app.state.deps = Deps(settings, config, client, store, silences, Intake(config, silences))
         yield
         if redis is None:
             await client.aclose()
@@ -97,7 +101,12 @@ def create_app(
             headers={"Retry-After": RETRY_AFTER_S},
         )
 
-    @app.post("/webhooks/{source}", status_code=202, response_model=Accepted)
+    @app.post(
+        "/webhooks/{source}",
+        status_code=202,
+        response_model=Accepted,
+        openapi_extra=openapi(SOURCES.values()),  # bodies and credentials, for /docs and fuzzing
+    )
     async def receive(source: Source, request: Request, deps: DepsDep) -> Accepted | JSONResponse:
         parser = SOURCES.get(source)
         if parser is None:
@@ -106,7 +115,7 @@ def create_app(
         delivery = Delivery(request.headers, request.query_params, body)
         parser.verify(delivery, deps.settings)
         alerts = parser.parse(body)
-        result = await deps.store.ingest([(a, deps.classifier.classify(a)) for a in alerts])
+        result = await deps.store.ingest(await deps.intake.admit(alerts))
         log.info("alerts.received", source=source.value, **vars(result))
         return Accepted(**vars(result))
 

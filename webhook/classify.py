@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from core.config import PlantaoConfig, Rule, parse_config
@@ -14,6 +15,9 @@ from core.models import CATALOG_SEVERITY, Alert, Classification, Scenario, Sever
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
 FALLBACK = "no-rule-matched"
+# Characters of summary, description and expression that rules search: the first screenful names
+# the error, and patterns like "a.*b" take time quadratic in the length (48 kB took 18 s).
+SCAN_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,14 @@ class _Compiled:
                 return None
             used.append(f"{label}={value}")
         if self.text is not None:
-            found = self.text.search(f"{alert.summary}\n{alert.description}")
+            found = self.text.search(
+                f"{alert.summary[:SCAN_LIMIT]}\n{alert.description[:SCAN_LIMIT]}"
+            )
             if found is None:
                 return None
             used.append(f"text~{found.group(0)!r}")
         if self.expr is not None:
-            if not self.expr.search(alert.expr):
+            if not self.expr.search(alert.expr[:SCAN_LIMIT]):
                 return None
             used.append(f"expr={alert.expr}")
         return used
@@ -64,9 +70,14 @@ def _compile(rule: Rule) -> _Compiled:
     )
 
 
+@lru_cache(maxsize=1)
+def default_config() -> PlantaoConfig:
+    """The shipped rules data: classification rules and inhibition."""
+    return parse_config(DEFAULT_RULES_FILE.read_text(encoding="utf-8"), str(DEFAULT_RULES_FILE))
+
+
 def default_rules() -> list[Rule]:
-    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
-    return list(parse_config(text, str(DEFAULT_RULES_FILE)).rules)
+    return list(default_config().rules)
 
 
 class Classifier:

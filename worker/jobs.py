@@ -20,11 +20,11 @@ from core.models import Incident
 from handlers import HANDLERS
 from handlers.actions import describe
 from worker.deps import Deps
-from worker.slack import render_failed, render_opened, render_resolved
+from worker.slack import Message, render_failed, render_opened, render_resolved, render_update
 
 log = structlog.get_logger()
 OPENED, FAILED, RESOLVED = "opened", "failed", "resolved"
-Job = Callable[[dict[str, Any], str], Awaitable[str]]
+Job = Callable[..., Awaitable[str]]
 
 
 def backoff_s(job_try: int) -> float:
@@ -63,6 +63,11 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
     structlog.contextvars.bind_contextvars(incident=incident.id, scenario=incident.scenario.value)
     if await deps.store.was_notified(incident.id, OPENED):
         return "already notified"  # a re-run after the message went out
+    if incident.silenced_by:
+        await deps.store.record(
+            incident.id, "plantao", "job.skipped", f"silenced by {incident.silenced_by}"
+        )
+        return "silenced"
     handler = HANDLERS[incident.scenario]
     timeout = deps.settings.job_timeout_s
     try:
@@ -89,41 +94,63 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
     return "notified"
 
 
-async def resolve_incident(ctx: dict[str, Any], incident_id: str) -> str:
+async def _announce_once(
+    ctx: dict[str, Any], deps: Deps, incident: Incident, kind: str, message: Message
+) -> str:
+    """Post a follow-up once per `kind`, after the incident's opening message went out."""
+    if await deps.store.was_notified(incident.id, kind):
+        return "already notified"
+    opened = await deps.store.was_notified(incident.id, OPENED)
+    announced = opened or await deps.store.was_notified(incident.id, FAILED)
+    job_try = int(ctx.get("job_try", 1))
+    if not announced and not _last_try(ctx, deps):
+        raise Retry(defer=backoff_s(job_try))  # let the opening message go first
+    try:
+        await deps.slack.post(message)
+    except TransientError as exc:
+        if _last_try(ctx, deps):
+            job_id = str(ctx.get("job_id", ""))
+            await deps.store.dead_letter(job_id, kind, [incident.id], job_try, str(exc))
+            return "dead-lettered"
+        raise Retry(defer=backoff_s(job_try)) from exc
+    await deps.store.mark_notified(incident.id, kind)
+    await deps.store.record(incident.id, "plantao", "notified", f"{kind} posted to Slack")
+    return "notified"
+
+
+async def resolve_incident(ctx: dict[str, Any], incident_id: str, occurrence: str = "0") -> str:
+    """The resolution follow-up; `occurrence` counts reopenings so each resolution posts once."""
     deps = Deps.from_ctx(ctx)
     incident = await deps.store.incident(incident_id)
     if incident is None:
         return "missing"
     structlog.contextvars.bind_contextvars(incident=incident.id, scenario=incident.scenario.value)
-    if await deps.store.was_notified(incident.id, RESOLVED):
-        return "already notified"
-    announced = await deps.store.was_notified(incident.id, OPENED) or await deps.store.was_notified(
-        incident.id, FAILED
-    )
-    job_try = int(ctx.get("job_try", 1))
-    if not announced and not _last_try(ctx, deps):
-        raise Retry(defer=backoff_s(job_try))  # let the opening message go first
-    try:
-        await deps.slack.post(render_resolved(incident))
-    except TransientError as exc:
-        if _last_try(ctx, deps):
-            await deps.store.dead_letter(
-                str(ctx.get("job_id", "")), "resolve_incident", [incident.id], job_try, str(exc)
-            )
-            return "dead-lettered"
-        raise Retry(defer=backoff_s(job_try)) from exc
-    await deps.store.mark_notified(incident.id, RESOLVED)
-    await deps.store.record(incident.id, "plantao", "notified", "resolution posted to Slack")
-    return "notified"
+    kind = RESOLVED if occurrence == "0" else f"{RESOLVED}:{occurrence}"
+    return await _announce_once(ctx, deps, incident, kind, render_resolved(incident))
+
+
+async def notify_incident(ctx: dict[str, Any], incident_id: str, event: str) -> str:
+    """A follow-up about an open incident: reopened (flapping), severity raised, stale ack."""
+    deps = Deps.from_ctx(ctx)
+    incident = await deps.store.incident(incident_id)
+    if incident is None:
+        return "missing"
+    structlog.contextvars.bind_contextvars(incident=incident.id, scenario=incident.scenario.value)
+    if incident.silenced_by:
+        return "silenced"
+    kind = f"{event}:{incident.severity}" if event == "severity" else f"{event}:{incident.reopened}"
+    if event == "stale_ack" and incident.acknowledged_at is not None:
+        kind = f"{event}:{incident.acknowledged_at.timestamp():.0f}"
+    return await _announce_once(ctx, deps, incident, kind, render_update(incident, event))
 
 
 def _retry_on_store_errors(job: Job) -> Job:
     """Redis failing mid-job is worth a retry, not a failed job (ARQ fails any other error)."""
 
     @functools.wraps(job)
-    async def run(ctx: dict[str, Any], incident_id: str) -> str:
+    async def run(ctx: dict[str, Any], *args: str) -> str:
         try:
-            return await job(ctx, incident_id)
+            return await job(ctx, *args)
         except StoreUnavailable as exc:
             raise Retry(defer=backoff_s(int(ctx.get("job_try", 1)))) from exc
 
@@ -131,5 +158,5 @@ def _retry_on_store_errors(job: Job) -> Job:
 
 
 JOBS: tuple[Job, ...] = tuple(
-    _retry_on_store_errors(j) for j in (handle_incident, resolve_incident)
+    _retry_on_store_errors(j) for j in (handle_incident, resolve_incident, notify_incident)
 )

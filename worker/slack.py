@@ -91,6 +91,23 @@ def render_resolved(incident: Incident) -> Message:
     return _message(head, [("Resolution", [f"incident {incident.id} was open for {opened_for}"])])
 
 
+UPDATES = {
+    "reopened": "reopened: the alert fired again soon after resolving (flapping)",
+    "severity": "severity raised",
+    "stale_ack": "acknowledged but quiet for too long: is anyone on it?",
+}
+
+
+def render_update(incident: Incident, event: str) -> Message:
+    head = f"{title(incident)} — {UPDATES.get(event, event)}"
+    about = [f"incident {incident.id} is {incident.state}"]
+    if incident.acknowledged_by:
+        about.append(f"acknowledged by {incident.acknowledged_by}")
+    if incident.reopened:
+        about.append(f"reopened {incident.reopened} time(s)")
+    return _message(head, [("Update", about)])
+
+
 class SlackPoster(Protocol):
     async def post(self, message: Message) -> None: ...
 

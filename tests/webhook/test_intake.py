@@ -10,6 +10,7 @@ import httpx
 import pytest
 from arq.connections import ArqRedis
 
+from core.config import IncidentsConfig, PlantaoConfig
 from core.queue import QUEUE_NAME
 from core.settings import Settings
 from core.store import Store
@@ -50,7 +51,13 @@ async def test_a_firing_group_opens_one_incident_with_its_job(
     response = await client.post(URL, content=FIRING, headers=BEARER)
     assert response.status_code == 202
     body = response.json()
-    assert body == {"accepted": 2, "duplicates": 0, "incidents": ["1"]}
+    assert body == {
+        "accepted": 2,
+        "duplicates": 0,
+        "silenced": 0,
+        "suppressed": 0,
+        "incidents": ["1"],
+    }
     incident = await Store(any_redis).incident("1")
     assert incident is not None
     assert (incident.scenario, incident.severity, incident.service) == ("api_down", "P0", "worker")
@@ -67,7 +74,13 @@ async def test_a_repeated_delivery_makes_no_new_job(
     await client.post(URL, content=FIRING, headers=BEARER)
     again = await client.post(URL, content=FIRING, headers=BEARER)
     assert again.status_code == 202
-    assert again.json() == {"accepted": 0, "duplicates": 2, "incidents": ["1"]}
+    assert again.json() == {
+        "accepted": 0,
+        "duplicates": 2,
+        "silenced": 0,
+        "suppressed": 0,
+        "incidents": ["1"],
+    }
     assert await queued(any_redis) == ["incident:1:open"]
     incident = await Store(any_redis).incident("1")
     assert incident is not None and incident.duplicates == 2
@@ -79,10 +92,16 @@ async def test_resolution_of_every_alert_resolves_the_incident(
     """When all firing alerts of an incident resolve, it resolves and a resolution job is queued."""
     await client.post(URL, content=FIRING, headers=BEARER)
     response = await client.post(URL, content=RESOLVED, headers=BEARER)
-    assert response.json() == {"accepted": 2, "duplicates": 0, "incidents": ["1"]}
+    assert response.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "silenced": 0,
+        "suppressed": 0,
+        "incidents": ["1"],
+    }
     incident = await Store(any_redis).incident("1")
     assert incident is not None and incident.state == "resolved"
-    assert await queued(any_redis) == ["incident:1:open", "incident:1:resolved"]
+    assert await queued(any_redis) == ["incident:1:open", "incident:1:resolved:0"]
     events = [e.event for e in await Store(any_redis).timeline("1")]
     assert events.count("alert.resolved") == 2 and events[-2:] == [
         "incident.resolved",
@@ -102,14 +121,30 @@ async def test_partial_resolution_keeps_the_incident_open(
     assert incident is not None and incident.state == "triggered"
 
 
-async def test_a_new_firing_after_resolution_opens_a_new_incident(
+async def test_firing_again_within_the_flapping_window_reopens_the_incident(
     client: httpx.AsyncClient, any_redis: ArqRedis
 ) -> None:
-    """A fresh start (new startsAt) after resolution is a new incident with its own job."""
+    """A resolved alert that fires again soon reopens its incident and queues one reopen notice."""
     await client.post(URL, content=FIRING, headers=BEARER)
     await client.post(URL, content=RESOLVED, headers=BEARER)
     later = FIRING.replace(b"2026-11-24T", b"2026-11-25T")
     response = await client.post(URL, content=later, headers=BEARER)
+    assert response.json()["incidents"] == ["1"]
+    incident = await Store(any_redis).incident("1")
+    assert incident is not None and (incident.state, incident.reopened) == ("triggered", 1)
+    assert "incident:1:reopened:1" in await queued(any_redis)
+
+
+async def test_after_the_flapping_window_a_new_incident_opens(
+    make_client: MakeClient, make_settings: Callable[..., Settings], any_redis: ArqRedis
+) -> None:
+    """With the window over (here: disabled), a fresh start is a new incident with its own job."""
+    config = PlantaoConfig(incidents=IncidentsConfig(flap_window_s=0))
+    client = await make_client(make_settings(), any_redis, config)
+    await client.post(URL, content=FIRING)
+    await client.post(URL, content=RESOLVED)
+    later = FIRING.replace(b"2026-11-24T", b"2026-11-25T")
+    response = await client.post(URL, content=later)
     assert response.json()["incidents"] == ["2"]
     assert "incident:2:open" in await queued(any_redis)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,8 @@ from core.settings import Settings
 from handlers.types import Probes
 from tests.conftest import MakeClient
 from tests.support.http_recorder import HttpRecorder
+from tests.support.postgres import connect, scratch_dsn  # noqa: F401 (fixtures)
+from tests.support.railway_fake import RailwayFake
 from worker.runner import build_worker
 
 AM_URL = "/webhooks/alertmanager"
@@ -71,3 +73,11 @@ async def make_pipeline(
         return Pipeline(client, redis, slack, drain)
 
     yield make
+
+
+@pytest.fixture
+def railway() -> Iterator[RailwayFake]:
+    """A started local Railway GraphQL API with an empty model; closed after the test."""
+    fake = RailwayFake().start()
+    yield fake
+    fake.close()
