@@ -167,10 +167,10 @@ class Silences:
             return None
         silence = Silence.model_validate(json.loads(raw))
         now = datetime.now(UTC)
+        if silence.ends_at <= now:
+            return silence
         ended = silence.model_copy(
-            update={"ends_at": max(now, silence.starts_at + timedelta(0, 1))}
+            update={"starts_at": min(silence.starts_at, now - timedelta(seconds=1)), "ends_at": now}
         )
-        if silence.ends_at > now:
-            await self.add(ended)
-            return ended
-        return silence
+        await self.add(ended)
+        return ended

@@ -259,6 +259,17 @@ class Store:
             pipe.ltrim(key, -self.timeline_max, -1)
             await pipe.execute()
 
+    async def silence(self, incident_id: str, silence_id: str, actor: str, comment: str) -> None:
+        """Keep an incident quiet: its follow-ups and handler runs are skipped while marked."""
+        async with redis_errors():
+            await self.redis.hset(f"{P}incident:{incident_id}", "silenced_by", silence_id)  # type: ignore[misc]
+        await self.record(incident_id, actor, "incident.silenced", f"{silence_id}: {comment}")
+
+    async def claim_once(self, name: str, ttl_s: int = 30 * 24 * 3600) -> bool:
+        """True the first time `name` is claimed (within `ttl_s`), False ever after."""
+        async with redis_errors():
+            return bool(await self.redis.set(f"{P}once:{name}", now_ms(), nx=True, ex=ttl_s))
+
     async def was_notified(self, incident_id: str, kind: str) -> bool:
         async with redis_errors():
             return bool(await self.redis.exists(f"{P}notified:{incident_id}:{kind}"))

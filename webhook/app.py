@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from core.config import PlantaoConfig, load_config
-from core.errors import PayloadTooLarge, SourceError, StoreUnavailable
+from core.errors import (
+    InvalidTransition,
+    PayloadTooLarge,
+    SourceError,
+    StoreUnavailable,
+    UnknownIncident,
+)
 from core.models import Source
 from core.queue import connect
 from core.settings import Settings
@@ -22,6 +28,7 @@ from core.silences import Silences
 from core.store import Store
 from webhook.health import router as health_router
 from webhook.intake import Intake
+from webhook.operator import router as operator_router
 from webhook.sources import SOURCES
 from webhook.sources.base import Delivery, openapi
 
@@ -87,10 +94,19 @@ def create_app(
 
     app = FastAPI(title="plantão", version="0.1.0", lifespan=lifespan)
     app.include_router(health_router)
+    app.include_router(operator_router)
 
     @app.exception_handler(SourceError)
     async def source_error(_: Request, exc: SourceError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(InvalidTransition)
+    async def invalid_transition(_: Request, exc: InvalidTransition) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=409)
+
+    @app.exception_handler(UnknownIncident)
+    async def unknown(_: Request, exc: UnknownIncident) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from core.store import Store
 from webhook.app import create_app
 from webhook.classify import Classifier
 from webhook.sources import SOURCES
+from worker import operate
 from worker.runner import instance_id, run_supervised
 from worker.scheduler import Scheduler
 
@@ -56,7 +56,7 @@ def _warn_open_sources(settings: Settings) -> None:
 async def _dev(settings: Settings, config: PlantaoConfig) -> None:
     server = FakeServer() if settings.redis_url is None else None
     redis = connect(settings.redis_url, server)
-    store = Store(redis, settings.timeline_max_entries)
+    store = Store(redis, settings.timeline_max_entries, config.incidents.flap_window_s)
     where = "embedded store (in memory, lost on exit; set REDIS_URL to use Redis)"
     print(f"plantão dev: api + worker + scheduler on {where if server else 'Redis at REDIS_URL'}")
     print(f"webhook: POST http://{settings.host}:{settings.port}/webhooks/alertmanager")
@@ -66,7 +66,11 @@ async def _dev(settings: Settings, config: PlantaoConfig) -> None:
     api = _uvicorn(settings, create_app(settings, redis, config))
     background = [
         asyncio.create_task(run_supervised(settings, config, redis, handle_signals=False)),
-        asyncio.create_task(Scheduler(redis, store, instance_id("scheduler")).run()),
+        asyncio.create_task(
+            Scheduler(
+                redis, store, instance_id("scheduler"), stale_ack_s=config.incidents.stale_ack_s
+            ).run()
+        ),
     ]
     try:
         await api.serve()
@@ -85,13 +89,18 @@ async def _serve(settings: Settings, config: PlantaoConfig) -> None:
         case "worker":
             await run_supervised(settings, config, redis)
         case "scheduler":
-            store = Store(redis, settings.timeline_max_entries)
-            await Scheduler(redis, store, instance_id("scheduler")).run()
+            store = Store(redis, settings.timeline_max_entries, config.incidents.flap_window_s)
+            await Scheduler(
+                redis, store, instance_id("scheduler"), stale_ack_s=config.incidents.stale_ack_s
+            ).run()
         case None:
             raise AssertionError("checked by main()")
 
 
 def _classify(path: Path, config: PlantaoConfig, source_name: str | None) -> int:
+    """Print one line per alert in a payload file: source, severity, scenario, service, state,
+    fingerprint, why. The source is told by the body (every parser but one refuses it) unless
+    --source names it; signatures and tokens are not checked."""
     try:
         body = path.read_bytes()
     except OSError as exc:
@@ -106,25 +115,19 @@ def _classify(path: Path, config: PlantaoConfig, source_name: str | None) -> int
         except PlantaoError as exc:
             errors.append(f"{parser.source}: {exc}")
             continue
+        if not alerts:
+            print(f"{parser.source}: acknowledged and ignored (nothing in it plantão acts on)")
         classifier = Classifier.from_config(config)
         for alert in alerts:
             found = classifier.classify(alert)
             state = "firing" if alert.firing else "resolved"
+            unsigned = "" if alert.signed else "; unsigned: confirmed with the platform first"
             print(
                 f"{alert.source}\t{found.severity}\t{found.scenario}\t{alert.service}\t{state}\t"
-                f"{alert.fingerprint}\t{found.why}"
+                f"{alert.fingerprint}\t{found.why}{unsigned}"
             )
         return 0
     return _fail(f"{path} is not a payload plantão understands: " + "; ".join(errors))
-
-
-async def _incidents(settings: Settings) -> int:
-    store = Store(connect(settings.redis_url))
-    for incident_id in await store.incident_ids():
-        incident = await store.incident(incident_id)
-        if incident is not None:
-            print(json.dumps(incident.model_dump(mode="json"), ensure_ascii=False))
-    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -135,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", help="show how a payload file is classified")
     classify.add_argument("file", type=Path)
     classify.add_argument("--source", choices=[s.value for s in SOURCES])
-    sub.add_parser("incidents", help="list the newest incidents (needs REDIS_URL)")
+    operate.add_commands(sub)
     return parser
 
 
@@ -163,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_serve(settings, config))
         case "classify":
             return _classify(args.file, config, args.source)
-        case "incidents":
+        case command if command in operate.COMMANDS:
             if settings.redis_url is None:
-                return _fail("incidents needs REDIS_URL")
-            return asyncio.run(_incidents(settings))
+                return _fail(f"{command} needs REDIS_URL (the Redis plantão runs on)")
+            return asyncio.run(operate.run(args, settings))
     return 0
 
 

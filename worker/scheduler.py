@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import structlog
 from arq.connections import ArqRedis
 
 from core.errors import StoreUnavailable
+from core.models import IncidentState
+from core.queue import enqueue
 from core.store import Store, redis_errors
 
 log = structlog.get_logger()
@@ -20,6 +23,7 @@ LEASE_KEY = "plantao:scheduler:leader"
 EPOCH_KEY = "plantao:scheduler:epoch"
 LEASE_MS = 15_000  # a dead leader is replaced within this time
 TICK_S = 2.0
+STALE_ACK_S = 3600.0  # PLANTAO_CONFIG incidents.stale_ack_s
 
 # Renew only a lease we still hold: compare-and-extend in one step.
 _RENEW = """
@@ -37,9 +41,11 @@ class Scheduler:
         store: Store,
         instance: str | None = None,
         lease_ms: int = LEASE_MS,
+        stale_ack_s: float = STALE_ACK_S,
     ) -> None:
         self._redis = redis
         self._lease_ms = lease_ms
+        self._stale_ack_s = stale_ack_s
         self._store = store
         self.instance = instance or uuid.uuid4().hex
         self.epoch: int | None = None  # the fencing token while leader
@@ -69,11 +75,39 @@ class Scheduler:
             holder = await self._redis.get(LEASE_KEY)
         return holder.decode() if holder else None
 
+    async def sweep_stale_acks(self, now: datetime | None = None) -> list[str]:
+        """Acknowledged incidents with no activity for `stale_ack_s` are re-notified, once per
+        acknowledgement. Returns the incidents it queued a notice for."""
+        now = now or datetime.now(UTC)
+        queued = []
+        for incident in await self._store.incidents(await self._store.open_incident_ids()):
+            if incident.state != IncidentState.ACKNOWLEDGED or incident.acknowledged_at is None:
+                continue
+            timeline = await self._store.timeline(incident.id)
+            last = max([incident.acknowledged_at, *(e.at for e in timeline[-1:])])
+            if (now - last).total_seconds() < self._stale_ack_s:
+                continue
+            acked = int(incident.acknowledged_at.timestamp() * 1000)
+            if await self._store.claim_once(f"stale-ack:{incident.id}:{acked}"):
+                await self._store.record(
+                    incident.id, "scheduler", "ack.stale", f"quiet since {last:%H:%M} UTC"
+                )
+                await enqueue(
+                    self._redis,
+                    "notify_incident",
+                    incident.id,
+                    "stale_ack",
+                    job_id=f"incident:{incident.id}:stale_ack:{acked}",
+                )
+                queued.append(incident.id)
+        return queued
+
     async def run(self) -> None:
         while True:
             try:
                 if await self.tick():
                     await self._store.beat("scheduler", self.instance)
+                    await self.sweep_stale_acks()
             except StoreUnavailable as exc:
                 self.epoch = None
                 log.warning("scheduler.redis_lost", error=str(exc))
