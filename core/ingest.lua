@@ -193,7 +193,7 @@ end
 for _, a in ipairs(records) do
   if a.deployment ~= '' then
     local dkey = P .. 'deploys:' .. a.service
-    redis.call('ZADD', dkey, now, a.deployment)
+    redis.call('ZADD', dkey, 'NX', now, a.deployment) -- a re-delivery keeps the first time
     redis.call('ZREMRANGEBYRANK', dkey, 0, -101)
   end
   local akey = P .. 'alert:' .. a.fp

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] | None = None  # default: json in production
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # 1 MiB, the webhook size cap
     job_max_tries: int = Field(default=3, ge=1, le=20)
-    job_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    job_timeout_s: float = Field(default=30.0, gt=0, le=600)  # a handler's diagnosis limit
     worker_poll_delay_s: float = Field(default=0.05, gt=0, le=5)
     worker_max_jobs: int = Field(default=20, ge=1, le=1000)
     probe_timeout_s: float = Field(default=3.0, gt=0, le=60)

@@ -12,6 +12,7 @@ from core.config import PlantaoConfig
 from core.settings import Settings
 from core.store import Store
 from handlers.types import Probes
+from worker.execute import Executor
 from worker.probes import HttpProbes
 from worker.slack import SlackPoster, poster_from_settings
 
@@ -26,6 +27,7 @@ class Deps:
     probes: Probes
     slack: SlackPoster
     http: httpx.AsyncClient
+    executor: Executor
 
     @classmethod
     def from_ctx(cls, ctx: dict[str, Any]) -> Deps:
@@ -48,11 +50,13 @@ class Deps:
         probes = probes or HttpProbes(
             config, http, settings.probe_timeout_s, settings.probe_attempts
         )
+        store = Store(redis, settings.timeline_max_entries, config.incidents.flap_window_s)
         return cls(
             settings=settings,
             config=config,
-            store=Store(redis, settings.timeline_max_entries),
+            store=store,
             probes=probes,
             slack=slack or poster_from_settings(settings, http),
             http=http,
+            executor=Executor.build(settings, config, store, probes, http),
         )

@@ -19,7 +19,10 @@ from core.errors import StoreUnavailable, TransientError
 from core.models import Incident
 from handlers import HANDLERS
 from handlers.actions import describe
+from handlers.types import Policy
 from worker.deps import Deps
+from worker.duty_jobs import DUTY_JOBS
+from worker.outcome import Status
 from worker.slack import Message, render_failed, render_opened, render_resolved, render_update
 
 log = structlog.get_logger()
@@ -84,8 +87,15 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
     for step in steps:
         detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
         await deps.store.record(incident.id, "plantao", "step.proposed", detail)
+    outcomes = []
+    for step in steps:
+        if step.policy is Policy.AUTO:  # approve steps wait for a responder; never steps never run
+            outcome = await deps.executor.run(incident, step)
+            if outcome.status is Status.RETRY:
+                return await _retry_or_give_up(ctx, deps, incident, outcome.line())
+            outcomes.append(outcome)
     try:
-        await deps.slack.post(render_opened(incident, findings, steps))
+        await deps.slack.post(render_opened(incident, findings, steps, outcomes))
     except TransientError as exc:
         return await _retry_or_give_up(ctx, deps, incident, str(exc))
     await deps.store.mark_notified(incident.id, OPENED)
@@ -157,6 +167,7 @@ def _retry_on_store_errors(job: Job) -> Job:
     return run
 
 
-JOBS: tuple[Job, ...] = tuple(
-    _retry_on_store_errors(j) for j in (handle_incident, resolve_incident, notify_incident)
+JOBS: tuple[Job, ...] = (
+    tuple(_retry_on_store_errors(j) for j in (handle_incident, resolve_incident, notify_incident))
+    + DUTY_JOBS
 )

@@ -24,7 +24,10 @@ from worker.slack import SlackPoster
 log = structlog.get_logger()
 HEARTBEAT_S = 5.0
 RESTART_BACKOFF_MAX_S = 10.0
-JOB_TIMEOUT_MARGIN_S = 5.0  # ARQ's own timeout is a backstop behind the handler's wait_for
+# ARQ's own timeout, a backstop behind the diagnosis limit: room for the automatic steps (a
+# Railway mutation is bounded at 15 s and its verification at 45 s, worker/checks.py Timing).
+# A job whose worker died is re-run after this + 10 s (ARQ's in-progress key).
+EXECUTION_BUDGET_S = 120.0
 
 
 def instance_id(role: str) -> str:
@@ -67,7 +70,7 @@ def build_worker(
         if isinstance(deps, Deps):
             await deps.http.aclose()
 
-    timeout = settings.job_timeout_s + JOB_TIMEOUT_MARGIN_S
+    timeout = settings.job_timeout_s + EXECUTION_BUDGET_S
     return Worker(
         functions=[func(job, name=job.__name__, timeout=timeout) for job in JOBS],  # type: ignore[arg-type]
         queue_name=QUEUE_NAME,

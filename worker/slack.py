@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
@@ -18,6 +19,7 @@ from core.models import Incident
 from core.settings import Settings
 from handlers.actions import describe
 from handlers.types import HttpCheck, Step
+from worker.outcome import Outcome
 
 TEXT_LIMIT = 3000  # Slack: a section's text may not exceed 3,000 characters
 POST_TIMEOUT_S = 10.0
@@ -64,7 +66,9 @@ def _message(head: str, sections: list[tuple[str, list[str]]]) -> Message:
     return Message(head, blocks, lines)
 
 
-def render_opened(incident: Incident, findings: object, steps: list[Step]) -> Message:
+def render_opened(
+    incident: Incident, findings: object, steps: list[Step], outcomes: Sequence[Outcome] = ()
+) -> Message:
     seen = f"{incident.first_seen:%Y-%m-%d %H:%M:%S} UTC"
     about = [
         f"incident {incident.id}, {incident.source} alert, first seen {seen}",
@@ -73,9 +77,17 @@ def render_opened(incident: Incident, findings: object, steps: list[Step]) -> Me
     if incident.link:
         about.append(f"link: {incident.link}")
     proposed = [f"[{s.policy}] {describe(s.action)} — {s.why}" for s in steps]
+    actions = [
+        o.line() + (" — ESCALATE: a human must look now" if o.escalate else "") for o in outcomes
+    ]
     return _message(
         title(incident),
-        [("About", about), ("Diagnosis", _finding_lines(findings)), ("Proposed steps", proposed)],
+        [
+            ("About", about),
+            ("Diagnosis", _finding_lines(findings)),
+            ("Proposed steps", proposed),
+            ("Automatic steps", actions),
+        ],
     )
 
 
@@ -106,6 +118,12 @@ def render_update(incident: Incident, event: str) -> Message:
     if incident.reopened:
         about.append(f"reopened {incident.reopened} time(s)")
     return _message(head, [("Update", about)])
+
+
+def render_notice(head: str, sections: list[tuple[str, list[str]]]) -> Message:
+    """A scheduler duty's message (escalation, reminder, checklist summary): a head line and
+    titled sections; empty sections are left out. Mentions go in `head` so Slack notifies."""
+    return _message(head, sections)
 
 
 class SlackPoster(Protocol):

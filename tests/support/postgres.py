@@ -4,9 +4,10 @@ tests/worker/conftest.py imports them. Other people's databases are never touche
 that terminates sessions limits itself to its scratch database.
 """
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import asyncpg
 import pytest
@@ -50,3 +51,25 @@ async def connect(scratch_dsn: str) -> AsyncIterator[Connect]:
 
 def dbname(dsn: str) -> str:
     return dsn.rsplit("/", 1)[1]
+
+
+async def live_pids(dsn: str, wait_gone: Iterable[int] = (), timeout: float = 5.0) -> set[int]:
+    """Server pids of the sessions on the DSN's database, asked from a fresh session (not ours).
+
+    With `wait_gone`, polls until those pids have left (a terminated backend takes a moment).
+    """
+    gone = set(wait_gone)
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                dbname(dsn),
+            )
+            pids = {int(r["pid"]) for r in rows}
+            if not pids & gone or asyncio.get_running_loop().time() > deadline:
+                return pids
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -199,7 +201,7 @@ def test_the_line_is_that_of_the_nth_rule_even_with_sub_tables() -> None:
 
 def test_the_shipped_rules_file_parses() -> None:
     """webhook/rules.toml itself loads (a bad default rule would stop every start)."""
-    assert len(DEFAULT._rules) >= 30  # noqa: SLF001
+    assert len(DEFAULT._rules) >= 30
 
 
 @pytest.mark.parametrize(
@@ -272,47 +274,113 @@ def railway_legacy(status: str) -> Alert:
 
 
 SENTRY_ROWS = [
-    (sentry_issue('OperationalError: FATAL: sorry, too many connections for role "app"'),
-     Scenario.DATABASE_DOWN, Severity.P0),
+    (
+        sentry_issue('OperationalError: FATAL: sorry, too many connections for role "app"'),
+        Scenario.DATABASE_DOWN,
+        Severity.P0,
+    ),
     (sentry_issue("error: sorry, too many clients already"), Scenario.DATABASE_DOWN, Severity.P0),
-    (sentry_issue('OperationalError: connection to server at "db" (10.0.0.5), port 5432 failed: '
-                  "Connection refused"), Scenario.DATABASE_DOWN, Severity.P0),
-    (sentry_issue("Error: connect ECONNREFUSED 10.0.0.5:5432"), Scenario.DATABASE_DOWN, Severity.P0),
-    (sentry_exception("openai", "AuthenticationError", "Error code: 401 - {'error': {'message': "
-                      "'Incorrect API key provided: sk-proj-****'}}"),
-     Scenario.LLM_PROVIDER_FAILURE, Severity.P1),
-    (sentry_exception("openai", "InternalServerError", "Error code: 503 - The server is overloaded"),
-     Scenario.LLM_PROVIDER_FAILURE, Severity.P1),
+    (
+        sentry_issue(
+            'OperationalError: connection to server at "db" (10.0.0.5), port 5432 failed: '
+            "Connection refused"
+        ),
+        Scenario.DATABASE_DOWN,
+        Severity.P0,
+    ),
+    (
+        sentry_issue("Error: connect ECONNREFUSED 10.0.0.5:5432"),
+        Scenario.DATABASE_DOWN,
+        Severity.P0,
+    ),
+    (
+        sentry_exception(
+            "openai",
+            "AuthenticationError",
+            "Error code: 401 - {'error': {'message': 'Incorrect API key provided: sk-proj-****'}}",
+        ),
+        Scenario.LLM_PROVIDER_FAILURE,
+        Severity.P1,
+    ),
+    (
+        sentry_exception(
+            "openai", "InternalServerError", "Error code: 503 - The server is overloaded"
+        ),
+        Scenario.LLM_PROVIDER_FAILURE,
+        Severity.P1,
+    ),
     (sentry_issue("Error: Invalid API key"), Scenario.LLM_PROVIDER_FAILURE, Severity.P1),
-    (sentry_exception("openai", "RateLimitError", "Error code: 429 - Rate limit reached for gpt-4o"),
-     Scenario.LLM_RATE_LIMITED, Severity.P2),
-    (sentry_issue("RateLimitError: Rate limit reached for gpt-4o-mini on tokens per min"),
-     Scenario.LLM_RATE_LIMITED, Severity.P2),
-    (sentry_issue("FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"),
-     Scenario.MEMORY_LEAK_OOM, Severity.P0),
+    (
+        sentry_exception(
+            "openai", "RateLimitError", "Error code: 429 - Rate limit reached for gpt-4o"
+        ),
+        Scenario.LLM_RATE_LIMITED,
+        Severity.P2,
+    ),
+    (
+        sentry_issue("RateLimitError: Rate limit reached for gpt-4o-mini on tokens per min"),
+        Scenario.LLM_RATE_LIMITED,
+        Severity.P2,
+    ),
+    (
+        sentry_issue(
+            "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"
+        ),
+        Scenario.MEMORY_LEAK_OOM,
+        Severity.P0,
+    ),
     (sentry_issue("MemoryError: "), Scenario.MEMORY_LEAK_OOM, Severity.P0),
     (sentry_issue("JsonWebTokenError: jwt malformed"), Scenario.AUTH_BROKEN, Severity.P1),
     (sentry_issue("JsonWebTokenError: invalid signature"), Scenario.AUTH_BROKEN, Severity.P1),
-    (sentry_issue('ProgrammingError: relation "tenants" does not exist'),
-     Scenario.MIGRATION_MISSING, Severity.P1),
-    (sentry_issue("Error: Redis connection to redis:6379 failed - connect ECONNREFUSED "
-                  "10.0.0.7:6379"), Scenario.DEPENDENCY_DOWN, Severity.P1),
-    (sentry_issue("CircuitBreakerError: circuit breaker is open for payments"),
-     Scenario.DEPENDENCY_DOWN, Severity.P1),
-    (sentry_issue('IntegrityError: insert or update on table "orders" violates foreign key '
-                  'constraint "orders_user_id_fkey"'), Scenario.DATA_CORRUPTION, Severity.P1),
-    (sentry_issue("EventLogIntegrityError: event log integrity check failed at seq 1042"),
-     Scenario.EVENTLOG_CORRUPTION, Severity.P1),
-    (sentry_metric("p95(transaction.duration)", "transactions"), Scenario.API_HIGH_LATENCY,
-     Severity.P1),
+    (
+        sentry_issue('ProgrammingError: relation "tenants" does not exist'),
+        Scenario.MIGRATION_MISSING,
+        Severity.P1,
+    ),
+    (
+        sentry_issue(
+            "Error: Redis connection to redis:6379 failed - connect ECONNREFUSED 10.0.0.7:6379"
+        ),
+        Scenario.DEPENDENCY_DOWN,
+        Severity.P1,
+    ),
+    (
+        sentry_issue("CircuitBreakerError: circuit breaker is open for payments"),
+        Scenario.DEPENDENCY_DOWN,
+        Severity.P1,
+    ),
+    (
+        sentry_issue(
+            'IntegrityError: insert or update on table "orders" violates foreign key '
+            'constraint "orders_user_id_fkey"'
+        ),
+        Scenario.DATA_CORRUPTION,
+        Severity.P1,
+    ),
+    (
+        sentry_issue("EventLogIntegrityError: event log integrity check failed at seq 1042"),
+        Scenario.EVENTLOG_CORRUPTION,
+        Severity.P1,
+    ),
+    (
+        sentry_metric("p95(transaction.duration)", "transactions"),
+        Scenario.API_HIGH_LATENCY,
+        Severity.P1,
+    ),
     (sentry_metric("failure_rate()", "transactions"), Scenario.ERROR_RATE_SPIKE, Severity.P1),
     (sentry_metric("count()", "events"), Scenario.ERROR_RATE_SPIKE, Severity.P1),
-    (sentry_metric(None, "", "5 events in the last 10 minutes"), Scenario.ERROR_RATE_SPIKE,
-     Severity.P1),
-    (sentry_metric("count()", "transactions", "120 transactions in the last minute"),
-     Scenario.UNKNOWN, Severity.P3),  # throughput is not an error rate
+    (
+        sentry_metric(None, "", "5 events in the last 10 minutes"),
+        Scenario.ERROR_RATE_SPIKE,
+        Severity.P1,
+    ),
+    (
+        sentry_metric("count()", "transactions", "120 transactions in the last minute"),
+        Scenario.UNKNOWN,
+        Severity.P3,
+    ),  # throughput is not an error rate
     (sentry_issue("ReferenceError: blooopy is not defined"), Scenario.UNKNOWN, Severity.P3),
-]  # fmt: skip
+]
 
 RAILWAY_ROWS = [
     (railway_event("Deployment.failed"), Scenario.DEPLOY_FAILED, Severity.P1),
@@ -320,10 +388,15 @@ RAILWAY_ROWS = [
     (railway_event("Deployment.crashed"), Scenario.API_DOWN, Severity.P0),
     (railway_legacy("CRASHED"), Scenario.API_DOWN, Severity.P0),
     (railway_event("Deployment.oomKilled"), Scenario.MEMORY_LEAK_OOM, Severity.P0),
-    (railway_event("Deployment.failed", commitMessage="fix: too many connections, jwt malformed"),
-     Scenario.DEPLOY_FAILED, Severity.P1),  # a commit message never decides
+    (
+        railway_event(
+            "Deployment.failed", commitMessage="fix: too many connections, jwt malformed"
+        ),
+        Scenario.DEPLOY_FAILED,
+        Severity.P1,
+    ),  # a commit message never decides
     (railway_event("VolumeAlert.triggered"), Scenario.UNKNOWN, Severity.P3),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -342,13 +415,24 @@ def test_sentry_and_railway_signals_map_to_their_catalogue_row(
 def test_the_rows_cover_every_scenario_sentry_and_railway_can_signal() -> None:
     """Sentry and Railway signal these catalogue rows; the others come from Alertmanager only."""
     assert {row[1] for row in SENTRY_ROWS} == {
-        Scenario.DATABASE_DOWN, Scenario.LLM_PROVIDER_FAILURE, Scenario.LLM_RATE_LIMITED,
-        Scenario.MEMORY_LEAK_OOM, Scenario.AUTH_BROKEN, Scenario.MIGRATION_MISSING,
-        Scenario.DEPENDENCY_DOWN, Scenario.DATA_CORRUPTION, Scenario.EVENTLOG_CORRUPTION,
-        Scenario.API_HIGH_LATENCY, Scenario.ERROR_RATE_SPIKE, Scenario.UNKNOWN,
-    }  # fmt: skip
+        Scenario.DATABASE_DOWN,
+        Scenario.LLM_PROVIDER_FAILURE,
+        Scenario.LLM_RATE_LIMITED,
+        Scenario.MEMORY_LEAK_OOM,
+        Scenario.AUTH_BROKEN,
+        Scenario.MIGRATION_MISSING,
+        Scenario.DEPENDENCY_DOWN,
+        Scenario.DATA_CORRUPTION,
+        Scenario.EVENTLOG_CORRUPTION,
+        Scenario.API_HIGH_LATENCY,
+        Scenario.ERROR_RATE_SPIKE,
+        Scenario.UNKNOWN,
+    }
     assert {row[1] for row in RAILWAY_ROWS} == {
-        Scenario.DEPLOY_FAILED, Scenario.API_DOWN, Scenario.MEMORY_LEAK_OOM, Scenario.UNKNOWN
+        Scenario.DEPLOY_FAILED,
+        Scenario.API_DOWN,
+        Scenario.MEMORY_LEAK_OOM,
+        Scenario.UNKNOWN,
     }
 
 
@@ -399,3 +483,17 @@ def test_every_sentry_and_railway_fixture_classifies_as_the_catalogue_says(
     parser = sentry if source == "sentry" else railway
     alerts = parser.parse(fixture_bytes(source, name))
     assert [DEFAULT.classify(a).scenario for a in alerts] == scenarios
+
+
+def test_the_readme_staging_rule_example_works() -> None:
+    """The rule the README shows for Railway parses and makes a staging deploy failure P3."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```toml\n(\[\[rules\]\]  # PLANTAO_CONFIG\n.*?)```", readme, re.S)
+    assert found is not None
+    classifier = Classifier.from_config(parse_config(found.group(1), "README.md"))
+    payload = json.loads(fixture_bytes("railway", "docs-new-format-example-deployment-failed.json"))
+    production = railway.parse(json.dumps(payload).encode())[0]
+    payload["resource"]["environment"]["name"] = "staging-eu"
+    staging = railway.parse(json.dumps(payload).encode())[0]
+    assert classifier.classify(staging).severity is Severity.P3
+    assert classifier.classify(production).severity is Severity.P1

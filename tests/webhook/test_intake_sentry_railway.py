@@ -1,8 +1,9 @@
 """POST /webhooks/sentry and /webhooks/railway: incidents open and resolve from real bodies,
-re-deliveries change nothing, unsigned sources are recorded as such, ignored events write nothing."""
+re-deliveries change nothing, unsigned sources are marked, ignored events write nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -151,7 +152,11 @@ async def test_a_railway_failure_opens_unsigned_deploy_failed_and_success_resolv
     store = Store(any_redis)
     incident = await store.incident(incident_id)
     assert incident is not None
-    assert (incident.scenario, incident.severity, incident.unsigned) == ("deploy_failed", "P1", True)
+    assert (incident.scenario, incident.severity, incident.unsigned) == (
+        "deploy_failed",
+        "P1",
+        True,
+    )
     deployed = await post(client, senders.railway(later(RAILWAY_DEPLOYED, "2025-11-22T00:10:00Z")))
     assert deployed.status_code == 202 and deployed.json()["incidents"] == [incident_id]
     incident = await store.incident(incident_id)
@@ -210,3 +215,15 @@ async def test_railway_progress_events_are_acknowledged_and_write_nothing(
     assert response.status_code == 202
     assert (response.json()["accepted"], response.json()["incidents"]) == (0, [])
     assert await redis_state(any_redis) == before
+
+
+async def test_a_redelivered_success_keeps_the_deploy_time(
+    client: httpx.AsyncClient, any_redis: ArqRedis
+) -> None:
+    """A re-delivery of the same SUCCESS is a no-op: the deployment keeps its first time."""
+    request = senders.railway(RAILWAY_DEPLOYED)
+    await post(client, request)
+    first = await Store(any_redis).deployments("<service name>")
+    await asyncio.sleep(0.01)
+    await post(client, request)
+    assert await Store(any_redis).deployments("<service name>") == first

@@ -53,6 +53,11 @@ def _twice(name: str, second: Callable[[str], str]) -> Case:
     return make
 
 
+def _twisted(edit: Callable[[str], str]) -> Case:
+    """The valid signature, edited."""
+    return lambda: _header(SIG, edit(sig_of(_signed())))()
+
+
 def _body(edit: Callable[[bytes], bytes]) -> Case:
     """Sentry's valid signature over the original body, sent with another body."""
     return lambda: senders.sentry(edit(SENTRY_BODY), signed_body=SENTRY_BODY)
@@ -70,16 +75,18 @@ SENTRY_NEGATIVES: dict[str, tuple[Case, int]] = {
         401,
     ),
     "signature over compact JSON": (
-        lambda: _signed(signed_body=json.dumps(json.loads(SENTRY_BODY), separators=(",", ":")).encode()),
+        lambda: _signed(
+            signed_body=json.dumps(json.loads(SENTRY_BODY), separators=(",", ":")).encode()
+        ),
         401,
     ),
-    "signature in upper case": (lambda: _header(SIG, sig_of(_signed()).upper())(), 401),
-    "signature with a sha256= prefix": (lambda: _header(SIG, "sha256=" + sig_of(_signed()))(), 401),
+    "signature in upper case": (_twisted(str.upper), 401),
+    "signature with a sha256= prefix": (_twisted(lambda s: "sha256=" + s), 401),
     "signature with one hex digit changed": (
-        lambda: _header(SIG, "f" + sig_of(_signed())[1:] if sig_of(_signed())[0] != "f" else "e" + sig_of(_signed())[1:])(),
+        _twisted(lambda s: ("e" if s[0] == "f" else "f") + s[1:]),
         401,
     ),
-    "signature truncated": (lambda: _header(SIG, sig_of(_signed())[:-2])(), 401),
+    "signature truncated": (_twisted(lambda s: s[:-2]), 401),
     "non-ascii signature": (_header(SIG, "é" * 64), 401),
     "first byte flipped": (_body(lambda b: flip(b, 0)), 401),
     "middle byte flipped": (_body(lambda b: flip(b, len(b) // 2)), 401),
@@ -101,14 +108,20 @@ SENTRY_NEGATIVES: dict[str, tuple[Case, int]] = {
     "timestamp in milliseconds": (_header(STAMP, str(int(time.time() * 1000))), 400),
     "timestamp sent twice": (_twice(STAMP, lambda s: s), 401),
     "a bearer token instead of a signature": (
-        lambda: _signed().without(SIG).with_headers(("Authorization", f"Bearer {senders.SENTRY_SECRET}")),
+        lambda: (
+            _signed()
+            .without(SIG)
+            .with_headers(("Authorization", f"Bearer {senders.SENTRY_SECRET}"))
+        ),
         401,
     ),
     "the legacy token on a platform body": (
-        lambda: senders.Request("/webhooks/sentry", SENTRY_BODY, [], [(TOKEN, senders.SENTRY_LEGACY_TOKEN)]),
+        lambda: senders.Request(
+            "/webhooks/sentry", SENTRY_BODY, [], [(TOKEN, senders.SENTRY_LEGACY_TOKEN)]
+        ),
         401,
     ),
-}  # fmt: skip
+}
 
 
 def _legacy(*query: tuple[str, str], headers: list[tuple[str, str]] | None = None) -> Case:
@@ -198,11 +211,13 @@ SEED = {
         SENTRY_BODY.replace(b'"1170820242"', b'"99"'), resource="issue"
     ),
     "legacy": lambda: senders.sentry(SENTRY_BODY.replace(b'"1170820242"', b'"99"')),
-    "railway": lambda: senders.railway(fixture_bytes("railway", "derived-new-format-deployment-crashed.json")),
+    "railway": lambda: senders.railway(
+        fixture_bytes("railway", "derived-new-format-deployment-crashed.json")
+    ),
     "alertmanager": lambda: senders.alertmanager(
         fixture_bytes("alertmanager", "captured-am025-firing-3-alerts-mixed-severity.json")
     ),
-}  # fmt: skip
+}
 
 CORPUS = [
     (source, name, case, status)

@@ -55,7 +55,9 @@ def signed(case: Any) -> senders.Request:
         (k, str(v)) for k, v in (case.headers or {}).items() if k.lower() not in CREDENTIALS
     ]
     query = [(k, str(v)) for k, v in (case.query or {}).items() if k != "token"]
-    if source == "sentry" and not (isinstance(case.body, dict) and ENVELOPE_KEYS & case.body.keys()):
+    if source == "sentry" and not (
+        isinstance(case.body, dict) and ENVELOPE_KEYS & case.body.keys()
+    ):
         request = senders.sentry_legacy(body)
     elif source == "sentry":
         request = senders.sentry(body)

@@ -153,14 +153,22 @@ def sentry_bodies(issue_id: str) -> st.SearchStrategy[dict[str, Any]]:
             optional=envelope,
         ),
         st.fixed_dictionaries(
-            {"action": st.just("created"), "data": EVENT.map(lambda e: {"error": {**e, "issue_id": issue_id}})},
+            {
+                "action": st.just("created"),
+                "data": EVENT.map(lambda e: {"error": {**e, "issue_id": issue_id}}),
+            },
             optional=envelope,
         ),
         st.fixed_dictionaries(
             {"id": st.just(issue_id), "project": TEXT, "url": TEXT, "event": EVENT},
-            optional={"message": TEXT, "culprit": TEXT, "level": TEXT, "triggering_rules": st.lists(TEXT)},
+            optional={
+                "message": TEXT,
+                "culprit": TEXT,
+                "level": TEXT,
+                "triggering_rules": st.lists(TEXT),
+            },
         ),
-    )  # fmt: skip
+    )
 
 
 @fuzz_settings(80)
@@ -256,12 +264,16 @@ def test_railway_keys_are_per_environment_and_service(
 
 @fuzz_settings(60)
 @given(
-    status=st.sampled_from(["BUILDING", "DEPLOYING", "SUCCESS", "FAILED", "CRASHED", "REMOVED"]) | TEXT,
+    status=st.sampled_from(["BUILDING", "DEPLOYING", "SUCCESS", "FAILED", "CRASHED", "REMOVED"])
+    | TEXT,
     legacy=optional(
-        project=REF, environment=REF, service=REF, timestamp=TEXT,
+        project=REF,
+        environment=REF,
+        service=REF,
+        timestamp=TEXT,
         deployment=optional(id=TEXT, meta=optional(commitHash=TEXT, commitMessage=TEXT)),
     ),
-)  # fmt: skip
+)
 def test_railway_old_shape_with_missing_fields_never_crashes(
     status: str, legacy: dict[str, Any]
 ) -> None:

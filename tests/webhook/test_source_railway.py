@@ -39,7 +39,9 @@ EXPECTED: dict[str, list[tuple[str, str, bool]]] = {
     "derived-legacy-format-DEPLOY-success.json": [
         (name, f"railway:{kind}:{OLD_KEY}", False)
         for name, kind in zip(
-            ["DeploymentFailed", "DeploymentCrashed", "DeploymentOOMKilled"], RESOLVE_ALL, strict=True
+            ["DeploymentFailed", "DeploymentCrashed", "DeploymentOOMKilled"],
+            RESOLVE_ALL,
+            strict=True,
         )
     ],
     "derived-new-format-deployment-building.json": [],
@@ -49,7 +51,9 @@ EXPECTED: dict[str, list[tuple[str, str, bool]]] = {
     "derived-new-format-deployment-deployed.json": [
         (name, f"railway:{kind}:{NEW_KEY}", False)
         for name, kind in zip(
-            ["DeploymentFailed", "DeploymentCrashed", "DeploymentOOMKilled"], RESOLVE_ALL, strict=True
+            ["DeploymentFailed", "DeploymentCrashed", "DeploymentOOMKilled"],
+            RESOLVE_ALL,
+            strict=True,
         )
     ],
     "derived-new-format-deployment-oomKilled.json": [

@@ -222,7 +222,9 @@ def test_a_signed_fresh_delivery_passes() -> None:
 
 def test_during_rotation_the_old_secret_still_verifies() -> None:
     """With SENTRY_CLIENT_SECRET_OLD set, deliveries signed with either secret pass (000 §1.2)."""
-    rotating = SETTINGS.model_copy(update={"sentry_client_secret_old": SecretStr(SENTRY_OLD_SECRET)})
+    rotating = SETTINGS.model_copy(
+        update={"sentry_client_secret_old": SecretStr(SENTRY_OLD_SECRET)}
+    )
     verify(delivery(secret=SENTRY_OLD_SECRET), rotating)
     verify(delivery(secret=SENTRY_SECRET), rotating)
     with pytest.raises(BadCredentials):
@@ -251,7 +253,9 @@ def test_the_timestamp_must_be_within_the_allowed_skew_on_both_sides(
             verify(d, SETTINGS)
 
 
-@pytest.mark.parametrize("stamp", ["-", "", "soon", "1e9", "nan", "inf", " 1700000000", "-1", "١٢٣"])
+@pytest.mark.parametrize(
+    "stamp", ["-", "", "soon", "1e9", "nan", "inf", " 1700000000", "-1", "١٢٣"]
+)
 def test_a_missing_or_non_numeric_timestamp_is_refused(stamp: str) -> None:
     """Only plain unix seconds count as a timestamp ("nan" would compare as fresh)."""
     with pytest.raises(StaleRequest):
@@ -268,7 +272,12 @@ def test_the_legacy_plugin_is_accepted_only_with_its_token() -> None:
     """An unsigned plugin body passes with ?token=SENTRY_LEGACY_TOKEN and not otherwise."""
     unsigned = {"sentry_hook_signature": "-", "sentry_hook_timestamp": "-"}
     verify(delivery(LEGACY, query={"token": SENTRY_LEGACY_TOKEN}, **unsigned), SETTINGS)
-    for query in ({}, {"token": ""}, {"token": SENTRY_LEGACY_TOKEN + "x"}, {"token": SENTRY_SECRET}):
+    for query in (
+        {},
+        {"token": ""},
+        {"token": SENTRY_LEGACY_TOKEN + "x"},
+        {"token": SENTRY_SECRET},
+    ):
         with pytest.raises(BadCredentials):
             verify(delivery(LEGACY, query=query, **unsigned), SETTINGS)
     closed = SETTINGS.model_copy(update={"sentry_legacy_token": None})

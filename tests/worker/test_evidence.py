@@ -7,7 +7,6 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 from arq.connections import ArqRedis
@@ -17,7 +16,7 @@ from handlers.actions import CollectEvidence, TerminateIdleConnections
 from handlers.types import Endpoint, HttpCheck, Policy, Step
 from tests.support.executor import SERVICE, ScriptedProbes, make_executor, make_incident
 from tests.support.executor import service_config as config_with
-from tests.support.postgres import Connect
+from tests.support.postgres import Connect, live_pids
 from tests.support.railway_fake import RailwayFake
 from worker import evidence
 from worker.evidence import REDACTED, scrub, scrub_map
@@ -141,9 +140,9 @@ async def test_idle_connections_of_the_service_database_are_terminated(
     outcome = await executor.run(make_incident(), step)
     assert outcome.code is Code.EXECUTED
     assert "terminated 2 connection(s)" in outcome.reason
-    for conn in idle:
-        with pytest.raises((asyncpg.InterfaceError, asyncpg.PostgresError, OSError)):
-            await asyncio.wait_for(conn.fetchval("SELECT 1"), 3)
+    idle_pids = [c.get_server_pid() for c in idle]
+    left = await live_pids(scratch_dsn, wait_gone=idle_pids)
+    assert busy.get_server_pid() in left and not left & set(idle_pids)
     assert await sleeping is None
     assert railway.calls == []
 

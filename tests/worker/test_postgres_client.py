@@ -5,21 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import asyncpg
 import pytest
 
 from core.errors import PlatformRefused, PlatformUnavailable
-from tests.support.postgres import Connect, dbname
+from tests.support.postgres import Connect, dbname, live_pids
 from worker.clients.postgres import PostgresClient
 
 SHORT = timedelta(seconds=1)  # stands in for the runbook's minutes: connections age in a test
-
-
-async def alive(conn: asyncpg.Connection) -> bool:
-    try:
-        return bool(await asyncio.wait_for(conn.fetchval("SELECT 1"), 3) == 1)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-        return False
 
 
 async def test_stats_count_connections_and_idle_ones(scratch_dsn: str, connect: Connect) -> None:
@@ -53,12 +45,13 @@ async def test_idle_sessions_are_terminated_and_busy_ones_are_not(
 
     ended = await PostgresClient(scratch_dsn).terminate_idle(SHORT, database=dbname(scratch_dsn))
 
-    assert ended == sorted(c.get_server_pid() for c in idle)
+    idle_pids = sorted(c.get_server_pid() for c in idle)
+    assert ended == idle_pids
     assert busy_pid not in ended
-    assert [await alive(c) for c in idle] == [False, False]
-    assert await alive(in_tx) and await alive(young)
+    left = await live_pids(scratch_dsn, wait_gone=idle_pids)
+    assert not left & set(idle_pids)
+    assert {busy_pid, in_tx.get_server_pid(), young.get_server_pid()} <= left
     assert await sleeping is None  # pg_sleep returns void: the query ran to its end
-    assert await alive(busy)
 
 
 async def test_termination_is_limited_to_the_database_and_user_asked(
@@ -70,8 +63,7 @@ async def test_termination_is_limited_to_the_database_and_user_asked(
     await asyncio.sleep(1.2)
     assert await client.terminate_idle(SHORT, database="some_other_db") == []
     assert await client.terminate_idle(SHORT, user="nobody_here") == []
-    assert await alive(conn)
-    await asyncio.sleep(1.2)  # alive() used it: let it age again
+    assert conn.get_server_pid() in await live_pids(scratch_dsn)
     assert await client.terminate_idle(SHORT, database=dbname(scratch_dsn), user="postgres") == [
         conn.get_server_pid()
     ]

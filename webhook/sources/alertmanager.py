@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from core.errors import UnparseablePayload
 from core.models import Alert, Source
@@ -67,5 +67,8 @@ def parse(body: bytes) -> list[Alert]:
 
 
 PARSER = SourceParser(
-    Source.ALERTMANAGER, parse, verify=bearer_or_basic(lambda s: s.alertmanager_token)
+    Source.ALERTMANAGER,
+    parse,
+    verify=bearer_or_basic(lambda s: s.alertmanager_token),
+    payload=TypeAdapter(_Payload),
 )

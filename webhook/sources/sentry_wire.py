@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
-
 OBJECT = "Input should be a JSON object"  # union tags are written <tag>: describe() drops them
 
 
