@@ -37,6 +37,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RestartService(incident.service),
             Policy.APPROVE,
             "runbook 002 §5: total outage: controlled restart (approve, even for P0)",
+            verify=Endpoint.HEALTH,
         ),
     ]
 

@@ -33,6 +33,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RestartService(incident.service),
             Policy.APPROVE,
             "runbook 004 S2: restart the backend if freeing connections did not help",
+            verify=Endpoint.HEALTH,
         ),
     ]
     latency = found.health.latency_ms

@@ -30,6 +30,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
         RollbackDeploy(incident.service),
         Policy.APPROVE,
         "runbook 004 S6 case 3: roll back to the last stable auth code",
+        verify=Endpoint.HEALTH,
     )
     secret = Step(
         Advise("if JWT_SECRET changed, set its previous value back by hand and restart"),

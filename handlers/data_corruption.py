@@ -29,6 +29,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RollbackDeploy(incident.service),
             Policy.APPROVE,
             "runbook 004 S7: stop the bleeding: roll back the deploy that corrupts data",
+            verify=Endpoint.HEALTH,
         ),
         Step(
             Advise("restore the database from a backup (DISASTER_RECOVERY.md)"),

@@ -39,11 +39,13 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RestartService(incident.service),
             Policy.APPROVE,
             "runbook 004 S1: database unreachable: restart the database service",
+            verify=Endpoint.READY,
         ),
         Step(
             RollbackDeploy(incident.service),
             Policy.APPROVE,
             f"runbook 004 S1: approve only if this began < {RECENT_DEPLOY_MIN} min after a deploy",
+            verify=Endpoint.READY,
         ),
     ]
 

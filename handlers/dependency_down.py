@@ -33,6 +33,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RestartService(incident.service),
             Policy.APPROVE,
             "runbook 000 §9.9 step 3: restart the service if the dependency stays down",
+            verify=Endpoint.READY,
         ),
     ]
 

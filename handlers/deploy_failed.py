@@ -34,6 +34,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RollbackDeploy(incident.service),
             Policy.AUTO,
             "runbook 001 rule 2: a deploy failing /health/deep is rolled back at once",
+            verify=Endpoint.DEEP,
         ),
         Step(
             Advise("if the rollback fails, call the Escalation Engineer immediately"),

@@ -36,7 +36,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
         "SUPABASE_PROJECT_REF with the app_settings markers"
     )
     return [
-        Step(RollbackDeploy(incident.service), Policy.AUTO, why),
+        Step(RollbackDeploy(incident.service), Policy.AUTO, why, verify=Endpoint.DEEP),
         Step(Advise(page), Policy.AUTO, "runbook 001 rule 3: verify the environment variables"),
     ]
 

@@ -33,6 +33,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             Policy.APPROVE,
             f"runbook 003 rollback criteria: approve if 5xx > {ROLLBACK_RATE_PCT} % "
             f"for > {ROLLBACK_AFTER_MIN} min after a deploy",
+            verify=Endpoint.HEALTH,
         ),
     ]
 

@@ -28,6 +28,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RollbackDeploy(incident.service),
             Policy.APPROVE,
             "runbook 004 S5: roll back the frontend deploy",
+            verify=Endpoint.HEALTH,
         ),
         Step(
             Advise("check that VITE_API_URL is set on the frontend service"),

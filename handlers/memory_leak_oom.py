@@ -24,6 +24,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             RollbackDeploy(incident.service),
             Policy.APPROVE,
             "runbook 004 S4: roll back to the previous stable deploy",
+            verify=Endpoint.HEALTH,
         ),
         Step(
             RestartService(incident.service),

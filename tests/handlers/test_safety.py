@@ -9,7 +9,7 @@ import pytest
 
 from core.models import Scenario
 from handlers import HANDLERS
-from handlers.actions import RestartService
+from handlers.actions import RestartService, RollbackDeploy
 from handlers.types import Endpoint, HttpCheck, Step
 from tests.handlers.conftest import FakeProbes, MakeIncident, failing, ok, unreachable
 
@@ -65,3 +65,14 @@ async def test_findings_are_frozen_dataclasses(
     found = await HANDLERS[scenario].diagnose(make_incident(scenario), FakeProbes())
     params = getattr(type(found), "__dataclass_params__", None)
     assert dataclasses.is_dataclass(found) and params is not None and params.frozen
+
+
+@pytest.mark.parametrize("world", WORLDS)
+@pytest.mark.parametrize("scenario", list(Scenario), ids=str)
+async def test_every_runnable_restart_or_rollback_says_how_to_verify_it(
+    make_incident: MakeIncident, scenario: Scenario, world: str
+) -> None:
+    """A restart or rollback that may run names the health endpoint that proves it worked."""
+    for step in await plan_in(make_incident, scenario, world):
+        if isinstance(step.action, RestartService | RollbackDeploy) and step.policy != "never":
+            assert step.verify is not None, (scenario, step)
