@@ -51,6 +51,10 @@ def _uvicorn(settings: Settings, app: object) -> uvicorn.Server:
 def _warn_open_sources(settings: Settings) -> None:
     if settings.alertmanager_token is None:
         log.warning("webhook.unauthenticated", source="alertmanager", fix="set ALERTMANAGER_TOKEN")
+    if settings.sentry_client_secret is None and settings.sentry_legacy_token is None:
+        log.info("webhook.closed", source="sentry", fix="set SENTRY_CLIENT_SECRET")
+    if settings.railway_webhook_token is None:
+        log.info("webhook.closed", source="railway", fix="set RAILWAY_WEBHOOK_TOKEN")
 
 
 async def _dev(settings: Settings, config: PlantaoConfig) -> None:
@@ -59,7 +63,8 @@ async def _dev(settings: Settings, config: PlantaoConfig) -> None:
     store = Store(redis, settings.timeline_max_entries, config.incidents.flap_window_s)
     where = "embedded store (in memory, lost on exit; set REDIS_URL to use Redis)"
     print(f"plantão dev: api + worker + scheduler on {where if server else 'Redis at REDIS_URL'}")
-    print(f"webhook: POST http://{settings.host}:{settings.port}/webhooks/alertmanager")
+    for source in SOURCES:
+        print(f"webhook: POST http://{settings.host}:{settings.port}/webhooks/{source}")
     if settings.slack_webhook_url is None and settings.slack_bot_token is None:
         print("slack: not configured, messages are printed here")
     _warn_open_sources(settings)
@@ -68,7 +73,11 @@ async def _dev(settings: Settings, config: PlantaoConfig) -> None:
         asyncio.create_task(run_supervised(settings, config, redis, handle_signals=False)),
         asyncio.create_task(
             Scheduler(
-                redis, store, instance_id("scheduler"), stale_ack_s=config.incidents.stale_ack_s
+                redis,
+                store,
+                instance_id("scheduler"),
+                stale_ack_s=config.incidents.stale_ack_s,
+                config=config,
             ).run()
         ),
     ]
@@ -91,7 +100,11 @@ async def _serve(settings: Settings, config: PlantaoConfig) -> None:
         case "scheduler":
             store = Store(redis, settings.timeline_max_entries, config.incidents.flap_window_s)
             await Scheduler(
-                redis, store, instance_id("scheduler"), stale_ack_s=config.incidents.stale_ack_s
+                redis,
+                store,
+                instance_id("scheduler"),
+                stale_ack_s=config.incidents.stale_ack_s,
+                config=config,
             ).run()
         case None:
             raise AssertionError("checked by main()")
@@ -169,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         case command if command in operate.COMMANDS:
             if settings.redis_url is None:
                 return _fail(f"{command} needs REDIS_URL (the Redis plantão runs on)")
-            return asyncio.run(operate.run(args, settings))
+            return asyncio.run(operate.run(args, settings, config))
     return 0
 
 
