@@ -201,6 +201,16 @@ def start_api(cleanup: Cleanup, redis_url: str, name: str = "api", **extra: str)
     return Api(port, proc)
 
 
+def start_api_variant(cleanup: Cleanup, redis_url: str, name: str, *flags: str) -> Api:
+    """plantão's api through bench/api_variants.py (diagnosis: the suggested fixes applied)."""
+    port = free_port()
+    env = plantao_env(redis_url, "api", HOST="127.0.0.1", PORT=str(port))
+    argv = [sys.executable, "-m", "bench.api_variants", *flags]
+    proc = cleanup.process(spawn(argv, env, cwd=REPO, logdir=cleanup.tmp / name))
+    wait_http_ok(f"http://127.0.0.1:{port}/health/ready", START_TIMEOUT_S, proc)
+    return Api(port, proc)
+
+
 def start_baseline(cleanup: Cleanup, redis_url: str) -> Api:
     port = free_port()
     env = {"REDIS_URL": redis_url, "HOST": "127.0.0.1", "PORT": str(port)}
@@ -282,7 +292,7 @@ class CpuMeter:
         used["driver"] = time.process_time() - self._driver
         children = _children_cpu() - self._children
         if children > 0:
-            used["wrk"] = children
+            used["children"] = children  # reaped meanwhile: wrk (or py-spy)
         used["other"] = max(0.0, system_busy_seconds() - self._system - sum(used.values()))
         return {name: round(v / wall * 100, 1) for name, v in used.items()}
 
@@ -766,6 +776,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def noise_note(other_pcts: Sequence[float]) -> str | None:
+    """A warning when other processes ran beside a measurement (this is a shared 2-core box)."""
+    worst = max(other_pcts, default=0.0)
+    if worst <= QUIET_PCT:
+        return None
+    return (
+        f"WARNING: other processes used up to {worst:.0f}% of a core during these runs "
+        f"(see 'other CPU'); the numbers are pessimistic: rerun on a quiet machine"
+    )
 
 
 def verdict(met: bool, how: str) -> str:

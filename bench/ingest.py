@@ -35,9 +35,11 @@ from bench.common import (
     install_signal_handlers,
     latency_summary,
     new_nonce,
+    noise_note,
     run_uvloop,
     spread,
     start_api,
+    start_api_variant,
     start_baseline,
     table,
     timed,
@@ -48,6 +50,11 @@ from bench.common import (
 
 PATH = "/webhooks/alertmanager"
 LUA = Path(__file__).with_name("wrk") / "alertmanager.lua"
+DIAGNOSE = {  # bench/api_variants.py: the suggested fixes, measured beside the shipped api
+    "plantao+uvloop": ("--uvloop",),
+    "plantao+uvloop+async-deps": ("--uvloop", "--async-deps"),
+    "plantao+all3": ("--uvloop", "--async-deps", "--asgi-mw"),
+}
 RATIO_TARGET = 0.5
 P99_TARGET_MS = 50.0
 
@@ -60,7 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="wrk keep-alive connections")
     p.add_argument("--sizes", default="1,10", help="alerts per delivery, comma-separated")
     p.add_argument("--rate", type=float, default=500.0, help="alerts/s of the fixed-rate run")
-    p.add_argument("--rate-duration", type=float, default=10.0, help="seconds at that rate")
+    p.add_argument("--rate-duration", type=float, default=6.0, help="seconds per fixed-rate run")
+    p.add_argument("--rate-runs", type=int, default=2, help="fixed-rate runs per app and size")
     p.add_argument(
         "--appendfsync",
         default="always",
@@ -73,13 +81,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=10.0,
         help="before each run, wait up to this long for the shared machine to be idle",
     )
+    p.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also measure the api with the suggested fixes (bench/api_variants.py)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke profile: 1 run x 3 s, 3 s rate")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (logs) at the end")
     args = p.parse_args(argv)
     if args.quick:
-        args.runs, args.duration, args.warmup, args.rate_duration = 1, 3, 1, 3.0
+        args.runs, args.duration, args.warmup = 1, 3, 1
+        args.rate_runs, args.rate_duration = 1, 3.0
     if not (1 <= args.runs <= 20 and 1 <= args.duration <= 120 and args.rate_duration <= 120):
         p.error("keep --runs within 1..20 and durations within 120 s")
+    if not 1 <= args.rate_runs <= 20:
+        p.error("keep --rate-runs within 1..20")
     return args
 
 
@@ -110,7 +126,7 @@ def wrk(port: int, template: Path, seconds: int, connections: int) -> dict[str, 
 
 def stored(server: RedisServer, app: str) -> int:
     """What the app holds in Redis: plantão's incidents (one per delivery), baseline's bodies."""
-    if app == "plantao":
+    if app.startswith("plantao"):
         return int(server.client.zcard("plantao:incidents"))
     return int(server.client.llen("baseline:alerts"))
 
@@ -138,12 +154,12 @@ def one_run(
         "stored": stored(server, app),
         "cpu_pct": cpu,
         "quiet_before": quiet,
-        "evalsha_us_per_call": evalsha[1] if app == "plantao" else None,
+        "evalsha_us_per_call": evalsha[1] if app.startswith("plantao") else None,
     }
     print(
         f"  {app:8} {size:>2}-alert: {run['alerts_per_s']:>9,.0f} alerts/s, "
         f"p99 {out['p99_us'] / 1000:.1f} ms, errors {errors}, stored {run['stored']:,}, "
-        f"CPU {app} {cpu['app']}% redis {cpu['redis']}% wrk {cpu.get('wrk', 0)}% "
+        f"CPU {app} {cpu['app']}% redis {cpu['redis']}% wrk {cpu.get('children', 0)}% "
         f"other {cpu['other']}%",
         flush=True,
     )
@@ -161,8 +177,6 @@ async def fixed(api: Api, template: str, size: int, args: argparse.Namespace) ->
     finally:
         await client.close()
     return {
-        "alerts_per_s": args.rate,
-        "requests_per_s": args.rate / size,
         "sent": res.sent,
         "ok": res.ok,
         "errors": res.errors,
@@ -170,77 +184,79 @@ async def fixed(api: Api, template: str, size: int, args: argparse.Namespace) ->
         "service_ms": latency_summary(res.service_ms),
         "driver_max_late_ms": round(res.max_late_ms, 2),
         "seconds": round(res.duration_s, 2),
+        "_latencies": res.latency_ms,
     }
+
+
+def fixed_runs(
+    server: RedisServer, apps: dict[str, Api], template: str, size: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """`--rate-runs` open-loop runs per app, alternating apps; percentiles over all samples."""
+    runs: dict[str, list[dict[str, Any]]] = {app: [] for app in apps}
+    for _ in range(args.rate_runs):
+        for app, api in apps.items():
+            server.flush()
+            quiet = wait_for_quiet(args.quiet_wait)
+            meter = CpuMeter({"app": api.pid, "redis": server.pid})
+            r = run_uvloop(fixed(api, template, size, args))
+            r["cpu_pct"], r["quiet_before"] = meter.stop(), quiet
+            runs[app].append(r)
+            print(
+                f"  {app:8} {size:>2}-alert at {args.rate:g} alerts/s: ack p50 "
+                f"{r['ack_ms']['p50']} ms p99 {r['ack_ms']['p99']} ms, errors {r['errors']}, "
+                f"CPU {app} {r['cpu_pct']['app']}% other {r['cpu_pct']['other']}%",
+                flush=True,
+            )
+    out: dict[str, Any] = {}
+    for app, rs in runs.items():
+        pooled = [x for r in rs for x in r.pop("_latencies")]
+        out[app] = {
+            "alerts_per_s": args.rate,
+            "requests_per_s": args.rate / size,
+            "sent": sum(r["sent"] for r in rs),
+            "ok": sum(r["ok"] for r in rs),
+            "ack_ms": latency_summary(pooled),
+            "p99_by_run": spread([r["ack_ms"]["p99"] for r in rs]),
+            "cpu_pct_app": spread([r["cpu_pct"]["app"] for r in rs]),
+            "cpu_pct_other": spread([r["cpu_pct"]["other"] for r in rs]),
+            "runs": rs,
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_signal_handlers()
     sizes = [int(s) for s in args.sizes.split(",")]
-    apps = ("plantao", "baseline")
     with Cleanup("ingest", keep=args.keep) as cleanup:
         server = RedisServer(cleanup, args.appendfsync)
-        servers = {
+        apps = {
             "plantao": start_api(cleanup, server.url),
             "baseline": start_baseline(cleanup, server.url),
         }
+        if args.diagnose:
+            for name, flags in DIAGNOSE.items():
+                apps[name] = start_api_variant(cleanup, server.url, name, *flags)
         templates = {}
         for size in sizes:
             templates[size] = body_template(size)
             (cleanup.tmp / f"body-{size}.json").write_text(templates[size])
         throughput: dict[str, dict[str, Any]] = {}
         for size in sizes:
+            template = cleanup.tmp / f"body-{size}.json"
             runs: dict[str, list[dict[str, Any]]] = {a: [] for a in apps}
             with timed(f"throughput, {size}-alert deliveries, {args.runs} x {args.duration:g} s"):
                 for _ in range(args.runs):
-                    for app in apps:  # alternate, so drift hits both alike
-                        runs[app].append(
-                            one_run(
-                                server,
-                                app,
-                                servers[app],
-                                cleanup.tmp / f"body-{size}.json",
-                                size,
-                                args,
-                            )
-                        )
-            throughput[str(size)] = {
-                app: {
-                    "alerts_per_s": spread([r["alerts_per_s"] for r in runs[app]]),
-                    "requests_per_s": spread([r["requests_per_s"] for r in runs[app]]),
-                    "p50_ms": spread([r["wrk"]["p50_us"] / 1000 for r in runs[app]]),
-                    "p99_ms": spread([r["wrk"]["p99_us"] / 1000 for r in runs[app]]),
-                    "cpu_pct_app": spread([r["cpu_pct"]["app"] for r in runs[app]]),
-                    "cpu_pct_redis": spread([r["cpu_pct"]["redis"] for r in runs[app]]),
-                    "cpu_pct_wrk": spread([r["cpu_pct"].get("wrk", 0.0) for r in runs[app]]),
-                    "cpu_pct_other": spread([r["cpu_pct"]["other"] for r in runs[app]]),
-                    "runs": runs[app],
-                }
-                for app in apps
-            }
-            plant = throughput[str(size)]["plantao"]["alerts_per_s"]["median"]
-            base = throughput[str(size)]["baseline"]["alerts_per_s"]["median"]
-            throughput[str(size)]["ratio"] = round(plant / base, 3)
-            pairs = [
-                p["alerts_per_s"] / b["alerts_per_s"]
-                for p, b in zip(runs["plantao"], runs["baseline"], strict=True)
-            ]
-            throughput[str(size)]["ratio_by_run"] = spread(pairs)
+                    for app, api in apps.items():  # alternate, so drift hits all alike
+                        runs[app].append(one_run(server, app, api, template, size, args))
+            throughput[str(size)] = summarize(runs)
         rate: dict[str, dict[str, Any]] = {}
         for size in sizes:
-            rate[str(size)] = {}
-            for app in apps:
-                with timed(f"fixed rate {args.rate:g} alerts/s, {size}-alert, {app}"):
-                    server.flush()
-                    quiet = wait_for_quiet(args.quiet_wait)
-                    meter = CpuMeter({"app": servers[app].pid, "redis": server.pid})
-                    r = run_uvloop(fixed(servers[app], templates[size], size, args))
-                    r["cpu_pct"], r["quiet_before"] = meter.stop(), quiet
-                    rate[str(size)][app] = r
-                    ack = r["ack_ms"]
-                    print(f"  ack p50 {ack['p50']} ms p99 {ack['p99']} ms, errors {r['errors']}")
+            runs_s = f"{args.rate_runs} x {args.rate_duration:g} s"
+            with timed(f"fixed rate {args.rate:g} alerts/s, {size}-alert deliveries, {runs_s}"):
+                rate[str(size)] = fixed_runs(server, apps, templates[size], size, args)
         env = environment(server)
-    report = build_report(args, sizes, throughput, rate, env)
+    report = build_report(args, sizes, list(apps), throughput, rate, env)
     path = write_results("ingest", report)
     print()
     print(report["table"])
@@ -249,22 +265,54 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in report["targets"].values():
         print(line)
-    print(f"\nresults: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    print(f"\nresults: {path}")
     return 0
+
+
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for app, rs in runs.items():
+        out[app] = {
+            "alerts_per_s": spread([r["alerts_per_s"] for r in rs]),
+            "requests_per_s": spread([r["requests_per_s"] for r in rs]),
+            "p50_ms": spread([r["wrk"]["p50_us"] / 1000 for r in rs]),
+            "p99_ms": spread([r["wrk"]["p99_us"] / 1000 for r in rs]),
+            "cpu_pct_app": spread([r["cpu_pct"]["app"] for r in rs]),
+            "cpu_pct_redis": spread([r["cpu_pct"]["redis"] for r in rs]),
+            "cpu_pct_wrk": spread([r["cpu_pct"].get("children", 0.0) for r in rs]),
+            "cpu_pct_other": spread([r["cpu_pct"]["other"] for r in rs]),
+            "runs": rs,
+        }
+    base = out["baseline"]
+    for app, rs in runs.items():
+        if app == "baseline":
+            continue
+        out[app]["ratio"] = round(
+            out[app]["alerts_per_s"]["median"] / base["alerts_per_s"]["median"], 3
+        )
+        pairs = [
+            p["alerts_per_s"] / b["alerts_per_s"] for p, b in zip(rs, runs["baseline"], strict=True)
+        ]
+        out[app]["ratio_by_run"] = spread(pairs)
+    return out
 
 
 def build_report(
     args: argparse.Namespace,
     sizes: list[int],
+    apps: list[str],
     throughput: dict[str, dict[str, Any]],
     rate: dict[str, dict[str, Any]],
     env: dict[str, Any],
 ) -> dict[str, Any]:
     rows = []
     for size in sizes:
-        t = throughput[str(size)]
-        for app in ("plantao", "baseline"):
-            a = t[app]
+        for app in apps:
+            a = throughput[str(size)][app]
+            vs = "1×"
+            if app != "baseline":
+                by_run = a["ratio_by_run"]
+                vs = f"{a['ratio']:.2f}× ({by_run['min']:.2f}–{by_run['max']:.2f})"
             rows.append(
                 [
                     f"{size}",
@@ -276,12 +324,7 @@ def build_report(
                         f"{a[f'cpu_pct_{k}']['median']:.0f}%" for k in ("app", "redis", "wrk")
                     ),
                     f"{a['cpu_pct_other']['median']:.0f}% ({a['cpu_pct_other']['max']:.0f}%)",
-                    (
-                        f"{t['ratio']:.2f}× ({t['ratio_by_run']['min']:.2f}–"
-                        f"{t['ratio_by_run']['max']:.2f})"
-                    )
-                    if app == "plantao"
-                    else "1×",
+                    vs,
                 ]
             )
     headers = [
@@ -296,7 +339,7 @@ def build_report(
     ]
     rate_rows = []
     for size in sizes:
-        for app in ("plantao", "baseline"):
+        for app in apps:
             r = rate[str(size)][app]
             rate_rows.append(
                 [
@@ -307,8 +350,10 @@ def build_report(
                     r["ack_ms"]["p50"],
                     r["ack_ms"]["p90"],
                     r["ack_ms"]["p99"],
+                    f"{r['p99_by_run']['min']:.1f}–{r['p99_by_run']['max']:.1f}",
                     r["ack_ms"]["max"],
-                    f"{r['cpu_pct']['app']:.0f}% / {r['cpu_pct']['other']:.0f}%",
+                    f"{r['cpu_pct_app']['median']:.0f}% / {r['cpu_pct_other']['median']:.0f}% "
+                    f"({r['cpu_pct_other']['max']:.0f}%)",
                 ]
             )
     rate_headers = [
@@ -319,27 +364,37 @@ def build_report(
         "p50 ms",
         "p90 ms",
         "p99 ms",
+        "p99 by run",
         "max ms",
-        "CPU app / other",
+        "CPU app / other (max)",
     ]
     targets = {}
     for size in sizes:
-        ratio = throughput[str(size)]["ratio"]
+        ratio = throughput[str(size)]["plantao"]["ratio"]
         targets[f"ratio_{size}"] = (
             f"ingest ≥ {RATIO_TARGET}× baseline, {size}-alert deliveries: "
             + verdict(
                 ratio >= RATIO_TARGET, f"{ratio:.2f}×, {ratio / RATIO_TARGET:.2f} of the target"
             )
         )
-        p99 = rate[str(size)]["plantao"]["ack_ms"]["p99"]
-        ok = rate[str(size)]["plantao"]["ok"] == rate[str(size)]["plantao"]["sent"]
+        r = rate[str(size)]["plantao"]
+        p99 = r["ack_ms"]["p99"]
         targets[f"p99_{size}"] = (
             f"ack p99 < {P99_TARGET_MS:g} ms at {args.rate:g} alerts/s, {size}-alert deliveries: "
             + verdict(
-                p99 < P99_TARGET_MS and ok,
+                p99 < P99_TARGET_MS and r["ok"] == r["sent"],
                 f"{p99:.1f} ms, {P99_TARGET_MS - p99:+.1f} ms of headroom",
             )
         )
+    others = [
+        r["cpu_pct"]["other"]
+        for phase in (throughput, rate)
+        for by_app in phase.values()
+        for app in apps
+        for r in by_app[app]["runs"]
+    ]
+    if note := noise_note(others):
+        targets["noise"] = note
     return {
         "benchmark": "ingest",
         "settings": vars(args),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from typing import Any
@@ -24,15 +25,17 @@ from typing import Any
 from bench.common import (
     BodyMaker,
     Cleanup,
+    CpuMeter,
     HttpClient,
     RedisServer,
     StubServer,
+    await_quiet,
     body_template,
-    cpu_seconds,
     environment,
     install_signal_handlers,
     latency_summary,
     new_nonce,
+    noise_note,
     proc_status_kb,
     run_uvloop,
     slack_service,
@@ -56,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=50, help="deliveries in flight at once")
     p.add_argument("--poll-delay", type=float, default=0.05, help="WORKER_POLL_DELAY_S")
     p.add_argument("--max-jobs", type=int, default=20, help="WORKER_MAX_JOBS")
+    p.add_argument("--quiet-wait", type=float, default=10.0, help="max wait for an idle machine")
     p.add_argument("--quick", action="store_true", help="smoke profile: 2,000 deliveries")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (logs) at the end")
     args = p.parse_args(argv)
@@ -119,17 +123,12 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
             "worker_rss_kb": proc_status_kb(worker.process.pid, "VmRSS"),
         }
         print(f"… {args.deliveries:,} deliveries of {args.fingerprints} alerts", flush=True)
-        pids = {"api": api.pid, "worker": worker.process.pid, "redis": server.pid}
-        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        cpu["driver"] = time.process_time()
+        quiet = await await_quiet(args.quiet_wait)
+        meter = CpuMeter({"api": api.pid, "worker": worker.process.pid, "redis": server.pid})
         t0 = time.perf_counter()
         sent = await blast(api.port, bodies, args.deliveries, args.concurrency)
         acked_s = time.perf_counter() - t0
-        busy = {
-            name: round((cpu_seconds(pid) - cpu[name]) / acked_s * 100, 1)
-            for name, pid in pids.items()
-        }
-        busy["driver"] = round((time.process_time() - cpu["driver"]) / acked_s * 100, 1)
+        busy = meter.stop()
 
         def drained() -> bool:
             incidents = int(server.client.zcard("plantao:incidents"))
@@ -149,6 +148,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
             "worker_peak_rss_kb": proc_status_kb(worker.process.pid, "VmHWM"),
         }
         incidents = int(server.client.zcard("plantao:incidents"))
+        kinds = memory_by_kind(server)
         worker.stop(5.0)
     finally:
         await slack.close()
@@ -160,6 +160,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
         "acked_s": round(acked_s, 2),
         "deliveries_per_s": round(args.deliveries / acked_s, 1),
         "cpu_pct_while_sending": busy,
+        "quiet_before": quiet,
         "drained": ok,
         "drain_s": round(drain_s, 2),
         "incidents": incidents,
@@ -169,6 +170,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
         "before": before,
         "after": after,
         "peak": peak,
+        "redis_memory_by_key_kind": kinds,
         "redis_memory_growth_bytes": after["redis_used_memory"] - before["redis_used_memory"],
         "environment": environment(server),
     }
@@ -180,6 +182,17 @@ def redis_memory(server: RedisServer) -> dict[str, int]:
         "redis_used_memory": int(info["used_memory"]),
         "redis_used_memory_dataset": int(info["used_memory_dataset"]),
     }
+
+
+def memory_by_kind(server: RedisServer) -> dict[str, dict[str, int]]:
+    """MEMORY USAGE summed per key shape (ids replaced by *), largest first."""
+    kinds: dict[str, dict[str, int]] = {}
+    for key in server.client.scan_iter(count=1000):
+        shape = re.sub(r"svc-[0-9a-f]+|[0-9a-f]{16,}|\d+", "*", key.decode(errors="replace"))
+        kind = kinds.setdefault(shape, {"keys": 0, "bytes": 0})
+        kind["keys"] += 1
+        kind["bytes"] += int(server.client.memory_usage(key) or 0)
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]["bytes"]))
 
 
 def rss(m: dict[str, Any], role: str) -> str:
@@ -210,18 +223,27 @@ def build_report(args: argparse.Namespace, m: dict[str, Any]) -> dict[str, Any]:
         ["api peak RSS", rss(m, "api")],
         ["worker peak RSS", rss(m, "worker")],
         [
-            "CPU while sending: api / worker / redis / driver",
-            " / ".join(f"{cpu[k]:g}%" for k in ("api", "worker", "redis", "driver")),
+            "CPU while sending: api / worker / redis / driver / other",
+            " / ".join(f"{cpu[k]:g}%" for k in ("api", "worker", "redis", "driver", "other")),
         ],
         ["Redis used_memory before → after", grew(m, "redis_used_memory")],
         ["Redis used_memory_dataset before → after", grew(m, "redis_used_memory_dataset")],
         ["Redis keys before → after", f"{m['before']['redis_keys']} → {m['after']['redis_keys']}"],
+        [
+            "largest key kinds (MEMORY USAGE)",
+            "; ".join(
+                f"{kind} ×{v['keys']}: {v['bytes'] / 1024:,.0f} KiB"
+                for kind, v in list(m["redis_memory_by_key_kind"].items())[:4]
+            ),
+        ],
     ]
     posts_ok = m["slack_posts"] <= args.fingerprints and m["drained"]
     targets = {
         "posts": f"top-level Slack posts ≤ {args.fingerprints}: "
         + verdict(posts_ok, f"{m['slack_posts']} posts for {m['incidents']} incidents"),
     }
+    if note := noise_note([cpu["other"]]):
+        targets["noise"] = note
     return {
         "benchmark": "storm",
         "settings": vars(args),

@@ -12,14 +12,25 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from core.cron import check_cron
+from core.duty_config import (
+    DEFAULT_REMINDERS,
+    DEFAULT_ROTATIONS,
+    EscalationConfig,
+    Reminders,
+    RolloutConfig,
+    Rotations,
+    SchedulerConfig,
+)
 from core.errors import ConfigError
 from core.models import Scenario, Severity, Source
+from core.tokens import TokenConfig
 
 
 class ServiceConfig(BaseModel):
@@ -31,10 +42,21 @@ class ServiceConfig(BaseModel):
     health_path: str = "/health"
     ready_path: str = "/health/ready"
     deep_path: str = "/health/deep"
+    schema_path: str = "/health/schema"  # 001 "Fluxo de Migrations": applied schema version
+    circuits_path: str = "/health/circuits"  # 000 §9.9: circuit breakers of the dependencies
+    frontend_url: str | None = None  # 004 S5: the frontend's own URL (default: `url`)
     railway_project_id: str | None = None  # where the executor restarts / rolls back on Railway
     railway_environment_id: str | None = None
     railway_service_id: str | None = None
     database_url: str | None = None  # the monitored Postgres (DSN), for stats and idle-kill
+    docs_url: str | None = None  # daily checklist: the API docs answer (runbook 000 §7.1)
+    backup_status_url: str | None = None  # daily checklist: {"last_backup_at": ...} (000 §7.5)
+    error_rate_url: str | None = None  # daily checklist: error rate in % (000 §7.3)
+    redis_url: str | None = None  # dependency_down: PING it (001 "Health checks")
+    llm_models_url: str | None = None  # 004 S3: GET the provider's models list with the key
+    llm_api_key: SecretStr | None = None  # never logged; sent only to llm_models_url
+    rollout_status_url: str | None = None  # 000 §9.5: {"currentPhase", "metrics.errorRate"}
+    rollout_action_url: str | None = None  # 000 §9.7: POST {"action": "rollback_phase"|"disable"}
 
     def endpoint(self, path: str) -> str | None:
         return None if self.url is None else self.url.rstrip("/") + path
@@ -115,6 +137,15 @@ class IncidentsConfig(BaseModel):
         return value
 
 
+class SlackConfig(BaseModel):
+    """Who may press Approve (README "Slack"): Slack user ids (U...) or user groups (S...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approvers: dict[Severity, list[str]] = Field(default_factory=dict)  # absent: anyone
+    two_approvers: list[Severity] = Field(default_factory=list)  # destructive steps need two
+
+
 class MaintenanceWindow(BaseModel):
     """A planned quiet period for one service: one-off (`starts`..`ends`) or recurring (`cron`
     gives each start, `duration_minutes` its length), in `timezone`."""
@@ -151,6 +182,14 @@ class PlantaoConfig(BaseModel):
     inhibit: list[Inhibit] | None = None  # None: the shipped defaults; [] turns inhibition off
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    # the scheduler's duties (core/duty_config.py; README "The scheduler's duties")
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    rotations: Rotations = Field(default_factory=lambda: dict(DEFAULT_ROTATIONS))
+    reminders: Reminders = Field(default_factory=lambda: dict(DEFAULT_REMINDERS))
+    rollouts: list[RolloutConfig] = Field(default_factory=list)
+    tokens: list[TokenConfig] = Field(default_factory=list)  # operator API (core/tokens.py)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
 
 
 def parse_config(text: str, origin: str) -> PlantaoConfig:

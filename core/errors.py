@@ -3,6 +3,7 @@
 * PlantaoError
   x SourceError             -> HTTP 4xx at the webhook, nothing written
     + BadCredentials          401
+    + Forbidden               403 (an operator token whose role may not do that)
     + StaleRequest            400 (a signed delivery's timestamp is missing, malformed or too old)
     + PayloadTooLarge         413
     + UnparseablePayload      422 (the message names the field)
@@ -73,3 +74,9 @@ class PlatformUnavailable(TransientError):
 
 class PlatformRefused(PlantaoError):
     """The platform understood the request and said no; retrying would get the same answer."""
+
+
+class Forbidden(SourceError):
+    """The token is valid but its role may not do this (HTTP 403); nothing changed."""
+
+    status_code = 403

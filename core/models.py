@@ -12,6 +12,7 @@ class Source(StrEnum):
     ALERTMANAGER = "alertmanager"
     SENTRY = "sentry"
     RAILWAY = "railway"
+    PLANTAO = "plantao"  # raised by plantão's own duties (checklist, rollouts, deploys): no route
 
 
 class Severity(StrEnum):

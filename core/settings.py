@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     slack_channel: str | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api"
+    slack_locale: Literal["en", "pt-BR"] = "en"  # the language of Slack messages
+    slack_approval_ttl_s: float = Field(default=900.0, gt=0, le=7 * 24 * 3600)  # Approve expires
+    slack_min_interval_s: float = Field(default=1.0, ge=0, le=60)  # per channel (Slack: ~1/s)
+    slack_request_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    public_url: str | None = None  # where operators reach the api: links in truncated messages
 
     alertmanager_token: SecretStr | None = None
     sentry_client_secret: SecretStr | None = None

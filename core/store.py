@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from core.errors import InvalidTransition, StoreUnavailable, UnknownIncident
 from core.lifecycle import refusal
+from core.metrics import observe_transition
 from core.models import (
     Alert,
     Classification,
@@ -206,6 +207,7 @@ class Store:
         changed = await self.incident(incident_id)
         if changed is None:
             raise UnknownIncident(f"no incident {incident_id}")
+        await observe_transition(self.redis, incident, changed)  # time to ack / mitigate
         return changed
 
     async def incident(self, incident_id: str) -> Incident | None:

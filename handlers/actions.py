@@ -47,6 +47,21 @@ class FreezeDeploys:
 
 
 @dataclass(frozen=True)
+class RollbackRollout:
+    """Move the service's staged rollout back one phase (runbook 000 §9.7)."""
+
+    service: str
+
+
+@dataclass(frozen=True)
+class DisableFlag:
+    """Turn a feature flag off: a rollout already in alpha has no phase below (000 §9.7)."""
+
+    service: str
+    flag: str
+
+
+@dataclass(frozen=True)
 class HandOver:
     """Treat the incident as another scenario (e.g. a full pool is a latency problem)."""
 
@@ -68,6 +83,8 @@ Action = (
     | TerminateIdleConnections
     | CollectEvidence
     | FreezeDeploys
+    | RollbackRollout
+    | DisableFlag
     | HandOver
     | Advise
 )
@@ -90,6 +107,10 @@ def describe(action: Action) -> str:
             return f"collect evidence for `{s}`"
         case FreezeDeploys(reason=r):
             return f"freeze deploys ({r})"
+        case RollbackRollout(service=s):
+            return f"roll the staged rollout of `{s}` back one phase"
+        case DisableFlag(service=s, flag=f):
+            return f"disable feature flag `{f}` on `{s}`"
         case HandOver(scenario=sc):
             return f"hand over to `{sc}`"
         case Advise(text=t):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from core.models import Incident, Scenario
 from handlers.actions import Advise, RestartService, TerminateIdleConnections
-from handlers.types import Endpoint, Handler, HttpCheck, Policy, Probes, Step
+from handlers.probing import both
+from handlers.types import DbCheck, Endpoint, Handler, HttpCheck, Policy, Probes, Step
 
 IDLE_MINUTES = 5  # 004 S2: terminate connections idle for more than 5 minutes
 SLOW_MS = 1_000  # 003 PROC-002: the symptom is p95 above 1000 ms
@@ -16,19 +17,31 @@ ESCALATE_MS = 5_000  # 003 PROC-002: escalate when p95 stays above 5000 ms for 5
 @dataclass(frozen=True)
 class Findings:
     health: HttpCheck  # its latency_ms is the one timing we can take ourselves
+    db: DbCheck  # pg_stat_activity: connections, idle > 5 min, oldest connection
 
 
 async def diagnose(incident: Incident, probes: Probes) -> Findings:
-    return Findings(health=await probes.endpoint(incident.service, Endpoint.HEALTH))
+    health, db = await both(
+        probes.endpoint(incident.service, Endpoint.HEALTH), probes.database(incident.service)
+    )
+    return Findings(health=health, db=db)
+
+
+def _idle_step(incident: Incident, db: DbCheck) -> Step:
+    idle = db.idle_over_5min
+    if idle:
+        why = f"runbook 004 S2: {idle} database connection(s) idle > {IDLE_MINUTES} min"
+        return Step(TerminateIdleConnections(incident.service, IDLE_MINUTES), Policy.AUTO, why)
+    if db.reachable:
+        advice = f"{db.describe()}: idle connections are not the cause"
+    else:
+        advice = f"idle connections not counted ({db.error}): check pg_stat_activity by hand"
+    return Step(Advise(advice), Policy.AUTO, "runbook 004 S2 diagnosis: pg_stat_activity")
 
 
 def plan(incident: Incident, found: Findings) -> list[Step]:
     steps = [
-        Step(
-            TerminateIdleConnections(incident.service, IDLE_MINUTES),
-            Policy.AUTO,
-            f"runbook 004 S2: free database connections idle > {IDLE_MINUTES} min",
-        ),
+        _idle_step(incident, found.db),
         Step(
             RestartService(incident.service),
             Policy.APPROVE,

@@ -6,19 +6,31 @@ from dataclasses import dataclass
 
 from core.models import Incident, Scenario
 from handlers.actions import Advise, HandOver, RollbackDeploy
-from handlers.probing import wrong_environment
-from handlers.types import Endpoint, Handler, HttpCheck, Policy, Probes, Step
+from handlers.probing import both, wrong_environment
+from handlers.types import DeployCheck, Endpoint, Handler, HttpCheck, Policy, Probes, Step
 
 
 @dataclass(frozen=True)
 class Findings:
     deep: HttpCheck
     wrong_environment: bool  # /health/deep says CRITICAL
+    deploys: DeployCheck  # deployment status; the last successful one is the rollback target
 
 
 async def diagnose(incident: Incident, probes: Probes) -> Findings:
-    deep = await probes.endpoint(incident.service, Endpoint.DEEP)
-    return Findings(deep=deep, wrong_environment=wrong_environment(deep))
+    deep, deploys = await both(
+        probes.endpoint(incident.service, Endpoint.DEEP), probes.deploys(incident.service)
+    )
+    return Findings(deep, wrong_environment(deep), deploys)
+
+
+def _rollback_why(d: DeployCheck) -> str:
+    why = "runbook 001 rule 2: a deploy failing /health/deep is rolled back at once"
+    if d.rollback_to_id is not None:
+        return f"{why}: back to {d.rollback_to_id}, the last successful deployment"
+    if d.ran:
+        return f"{why}: {d.source} lists no earlier successful deployment"
+    return f"{why}: deployment list unavailable ({d.error})"
 
 
 def plan(incident: Incident, found: Findings) -> list[Step]:
@@ -27,13 +39,15 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
         return [Step(HandOver(Scenario.ENVIRONMENT_MISMATCH), Policy.AUTO, why)]
     if found.deep.ok:
         advice = "/health/deep passes: the running deployment is healthy; fix the build, redeploy"
+        if found.deploys.last_id is not None:
+            advice += f" (last deploy {found.deploys.last_id} is {found.deploys.last_status})"
         why = "runbook 001 rule 2: only a deploy failing /health/deep is rolled back"
         return [Step(Advise(advice), Policy.AUTO, why)]
     return [
         Step(
             RollbackDeploy(incident.service),
             Policy.AUTO,
-            "runbook 001 rule 2: a deploy failing /health/deep is rolled back at once",
+            _rollback_why(found.deploys),
             verify=Endpoint.DEEP,
         ),
         Step(

@@ -3,29 +3,50 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from core.models import Incident, Scenario
 from handlers.actions import Advise, RestartService, RollbackDeploy
-from handlers.types import Endpoint, Handler, HttpCheck, Policy, Probes, Step
+from handlers.probing import both
+from handlers.types import DeployCheck, Endpoint, Handler, HttpCheck, Policy, Probes, Step
+
+# 004 S4 "se crash após deploy: bug introduzido recentemente"; the catalogue's 30-min window
+JUST_BEFORE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
 class Findings:
     health: HttpCheck  # a crash loop shows as a failing or flapping /health
+    deploys: DeployCheck
+    deploy_lead: timedelta | None  # last deploy to the incident's start; None: unknown
 
 
 async def diagnose(incident: Incident, probes: Probes) -> Findings:
-    return Findings(health=await probes.endpoint(incident.service, Endpoint.HEALTH))
+    health, deploys = await both(
+        probes.endpoint(incident.service, Endpoint.HEALTH), probes.deploys(incident.service)
+    )
+    return Findings(health, deploys, deploys.lead(incident.first_seen))
 
 
 def plan(incident: Incident, found: Findings) -> list[Step]:
-    return [
-        Step(
-            RollbackDeploy(incident.service),
-            Policy.APPROVE,
-            "runbook 004 S4: roll back to the previous stable deploy",
-            verify=Endpoint.HEALTH,
-        ),
+    lead = found.deploy_lead
+    steps = []
+    if lead is None or timedelta(0) <= lead < JUST_BEFORE:
+        why = (
+            "runbook 004 S4: deploy history unknown: approve if a deploy preceded the crash"
+            if lead is None
+            else f"runbook 004 S4: crashes began {lead.total_seconds() / 60:.0f} min after a deploy"
+        )
+        rollback = RollbackDeploy(incident.service)
+        steps.append(Step(rollback, Policy.APPROVE, why, verify=Endpoint.HEALTH))
+    else:
+        advice = (
+            f"no deploy in the {JUST_BEFORE.total_seconds() / 60:g} min before: profile the leak"
+        )
+        steps.append(
+            Step(Advise(advice), Policy.AUTO, "runbook 004 S4: not a fresh bug: no rollback")
+        )
+    steps += [
         Step(
             RestartService(incident.service),
             Policy.NEVER,
@@ -37,6 +58,7 @@ def plan(incident: Incident, found: Findings) -> list[Step]:
             "runbook 004 S4 immediate action 2: more RAM is the short-term fix",
         ),
     ]
+    return steps
 
 
 HANDLER = Handler(Scenario.MEMORY_LEAK_OOM, diagnose=diagnose, plan=plan)

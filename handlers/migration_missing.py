@@ -11,19 +11,22 @@ from handlers.types import Endpoint, Handler, HttpCheck, Policy, Probes, Step
 
 @dataclass(frozen=True)
 class Findings:
-    deep: HttpCheck  # its schema check fails while the expected migration is missing
+    schema: HttpCheck  # /health/schema: fails while the expected migration is missing
 
 
 async def diagnose(incident: Incident, probes: Probes) -> Findings:
-    return Findings(deep=await probes.endpoint(incident.service, Endpoint.DEEP))
+    return Findings(schema=await probes.endpoint(incident.service, Endpoint.SCHEMA))
 
 
 def plan(incident: Incident, found: Findings) -> list[Step]:
-    if found.deep.ok:
-        advice = "/health/deep passes: the migration looks applied; confirm it on /health/schema"
-        why = "runbook 001 migration checklist: /health/deep returns 200"
+    if found.schema.ok:
+        advice = f"/health/schema passes ({found.schema.body[:80]}): the migration looks applied"
+        why = "runbook 001 migration checklist: /health/schema reports the expected version"
     else:
-        advice = "apply the missing migration by hand in production, then check /health/schema"
+        advice = (
+            f"apply the missing migration by hand in production, then check /health/schema "
+            f"({found.schema.describe()})"
+        )
         why = "runbook 001 'Em caso de erro': apply the migration manually"
     return [
         Step(Advise(advice), Policy.AUTO, why),

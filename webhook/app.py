@@ -21,6 +21,7 @@ from core.errors import (
     StoreUnavailable,
     UnknownIncident,
 )
+from core.metrics import count_alerts
 from core.models import Source
 from core.queue import connect
 from core.settings import Settings
@@ -28,7 +29,11 @@ from core.silences import Silences
 from core.store import Store
 from webhook.health import router as health_router
 from webhook.intake import Intake
+from webhook.metrics import router as metrics_router
+from webhook.operations import router as operations_router
 from webhook.operator import router as operator_router
+from webhook.request_id import bind_request_id
+from webhook.slack import router as slack_router
 from webhook.sources import SOURCES
 from webhook.sources.base import Delivery, openapi
 
@@ -95,6 +100,10 @@ def create_app(
     app = FastAPI(title="plantão", version="0.1.0", lifespan=lifespan)
     app.include_router(health_router)
     app.include_router(operator_router)
+    app.include_router(slack_router)
+    app.include_router(operations_router)
+    app.include_router(metrics_router)
+    app.middleware("http")(bind_request_id)  # request id on every log line (no business work)
 
     @app.exception_handler(SourceError)
     async def source_error(_: Request, exc: SourceError) -> JSONResponse:
@@ -133,6 +142,9 @@ def create_app(
         alerts = parser.parse(body)
         result = await deps.store.ingest(await deps.intake.admit(alerts))
         log.info("alerts.received", source=source.value, **vars(result))
+        await count_alerts(
+            deps.redis, source.value, {k: v for k, v in vars(result).items() if k != "incidents"}
+        )
         return Accepted(**vars(result))
 
     return app

@@ -1,35 +1,24 @@
 """The operator API under /api: incidents (list, show with timeline, ack, resolve, silence) and
-silences. Authenticated by OPERATOR_TOKEN (bearer); without it the API is closed."""
+silences. Bearer tokens with roles (webhook/operator_auth.py); without any token the API is
+closed. Jobs, replays, dead letters, switches and the audit trail are in webhook/operations.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from core.errors import BadCredentials, UnknownIncident, UnparseablePayload
+from core.errors import UnknownIncident, UnparseablePayload
 from core.models import Incident, IncidentState, Scenario, Severity, TimelineEntry
+from core.postmortems import load_draft
 from core.silences import Matcher, Silence
-from webhook.sources.base import same_secret
+from webhook.operator_auth import Responder, Viewer
 
 router = APIRouter(prefix="/api", tags=["operator"])
 LIST_LIMIT = 200
-
-
-def operator(request: Request) -> str:
-    """The caller's name for the audit trail, once its bearer token checks out."""
-    expected = request.app.state.deps.settings.operator_token
-    if expected is None:
-        raise BadCredentials("the operator API is closed: set OPERATOR_TOKEN to open it")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not same_secret(token.strip(), expected):
-        raise BadCredentials("missing or wrong operator token")
-    return "operator"
-
-
-Operator = Annotated[str, Depends(operator)]
 
 
 class IncidentView(BaseModel):
@@ -67,7 +56,7 @@ async def _view(request: Request, incident_id: str) -> IncidentView:
 @router.get("/incidents")
 async def list_incidents(
     request: Request,
-    _: Operator,
+    _: Viewer,
     state: IncidentState | None = None,
     severity: Severity | None = None,
     service: str | None = None,
@@ -90,15 +79,28 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-async def show_incident(request: Request, incident_id: str, _: Operator) -> IncidentView:
+async def show_incident(request: Request, incident_id: str, _: Viewer) -> IncidentView:
     return await _view(request, incident_id)
+
+
+@router.get(
+    "/incidents/{incident_id}/postmortem",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}}}, 404: {"description": "no draft yet"}},
+)
+async def postmortem(request: Request, incident_id: str, _: Viewer) -> PlainTextResponse:
+    """The post-mortem draft of a resolved P0/P1 (runbook 004), once the scheduler wrote it."""
+    draft = await load_draft(request.app.state.deps.redis, incident_id)
+    if draft is None:
+        raise UnknownIncident(f"no post-mortem draft for incident {incident_id} (yet)")
+    return PlainTextResponse(draft, media_type="text/markdown; charset=utf-8")
 
 
 @router.post("/incidents/{incident_id}/ack")
 async def acknowledge(
-    request: Request, incident_id: str, who: Operator, body: Action | None = None
+    request: Request, incident_id: str, who: Responder, body: Action | None = None
 ) -> Incident:
-    actor = (body.by if body else None) or who
+    actor = (body.by if body else None) or who.name
     store = request.app.state.deps.store
     reason = body.reason if body else ""
     incident: Incident = await store.transition(
@@ -109,9 +111,9 @@ async def acknowledge(
 
 @router.post("/incidents/{incident_id}/resolve")
 async def resolve(
-    request: Request, incident_id: str, who: Operator, body: Action | None = None
+    request: Request, incident_id: str, who: Responder, body: Action | None = None
 ) -> Incident:
-    actor = (body.by if body else None) or who
+    actor = (body.by if body else None) or who.name
     store = request.app.state.deps.store
     reason = (body.reason if body else "") or "resolved by hand"
     incident: Incident = await store.transition(incident_id, IncidentState.RESOLVED, actor, reason)
@@ -120,7 +122,7 @@ async def resolve(
 
 @router.post("/incidents/{incident_id}/silence", status_code=201)
 async def silence_incident(
-    request: Request, incident_id: str, who: Operator, body: IncidentSilence
+    request: Request, incident_id: str, who: Responder, body: IncidentSilence
 ) -> Silence:
     """Silence this incident's service and scenario for a while; the incident goes quiet now."""
     deps = request.app.state.deps
@@ -133,7 +135,7 @@ async def silence_incident(
         ],
         starts_at=now,
         ends_at=now + timedelta(minutes=body.duration_minutes),
-        author=body.by or who,
+        author=body.by or who.name,
         comment=body.comment,
     )
     await deps.silences.add(silence)
@@ -143,13 +145,13 @@ async def silence_incident(
 
 
 @router.get("/silences")
-async def list_silences(request: Request, _: Operator) -> list[Silence]:
+async def list_silences(request: Request, _: Viewer) -> list[Silence]:
     silences: list[Silence] = await request.app.state.deps.silences.all()
     return silences
 
 
 @router.post("/silences", status_code=201)
-async def create_silence(request: Request, who: Operator, body: SilenceRequest) -> Silence:
+async def create_silence(request: Request, who: Responder, body: SilenceRequest) -> Silence:
     deps = request.app.state.deps
     starts = body.starts_at or datetime.now(UTC)
     try:
@@ -157,7 +159,7 @@ async def create_silence(request: Request, who: Operator, body: SilenceRequest) 
             matchers=[Matcher.parse(m) for m in body.matchers],
             starts_at=starts,
             ends_at=starts + timedelta(minutes=body.duration_minutes),
-            author=body.author or who,
+            author=body.author or who.name,
             comment=body.comment,
         )
     except (ValueError, ValidationError) as exc:
@@ -168,7 +170,7 @@ async def create_silence(request: Request, who: Operator, body: SilenceRequest) 
 
 
 @router.delete("/silences/{silence_id}")
-async def expire_silence(request: Request, silence_id: str, _: Operator) -> Silence:
+async def expire_silence(request: Request, silence_id: str, _: Responder) -> Silence:
     deps = request.app.state.deps
     silence: Silence | None = await deps.silences.expire(silence_id)
     if silence is None:

@@ -24,11 +24,13 @@ from handlers.actions import (
     Action,
     Advise,
     CollectEvidence,
+    DisableFlag,
     FreezeDeploys,
     HandOver,
     RedeployService,
     RestartService,
     RollbackDeploy,
+    RollbackRollout,
     SetMaintenanceMode,
     TerminateIdleConnections,
     describe,
@@ -78,6 +80,8 @@ def kind_of(action: Action) -> str | None:
             return REDEPLOY
         case SetMaintenanceMode() | TerminateIdleConnections() | CollectEvidence():
             return None
+        case RollbackRollout() | DisableFlag():
+            return None
         case FreezeDeploys() | HandOver() | Advise():
             return None
         case _:
@@ -91,7 +95,7 @@ def service_of(action: Action) -> str | None:
             return s
         case SetMaintenanceMode(service=s) | TerminateIdleConnections(service=s):
             return s
-        case CollectEvidence(service=s):
+        case CollectEvidence(service=s) | RollbackRollout(service=s) | DisableFlag(service=s):
             return s
         case FreezeDeploys() | HandOver() | Advise():
             return None
@@ -122,6 +126,7 @@ class Checks:
     railway: RailwayClient | None
     postgres: Callable[[str], PostgresClient] = PostgresClient
     timing: Timing = field(default_factory=Timing)
+    http: httpx.AsyncClient | None = None  # for the rollout API (rollout_action_url)
 
     @classmethod
     def build(
@@ -145,7 +150,7 @@ class Checks:
                 read_attempts=settings.probe_attempts,
             )
         guards, ledger = Guards(store.redis), Ledger(store.redis)
-        return cls(config, store, guards, ledger, probes, railway, timing=timing)
+        return cls(config, store, guards, ledger, probes, railway, timing=timing, http=http)
 
     def railway_for(self, service: str) -> tuple[RailwayClient, ServiceRef]:
         found = self.railway_or_none(service)
@@ -162,6 +167,13 @@ class Checks:
         if svc is None or svc.database_url is None:
             raise NoTarget(f"`{service}` has no database_url in PLANTAO_CONFIG")
         return self.postgres(svc.database_url), svc.database_url
+
+    def rollout_action_for(self, service: str) -> tuple[httpx.AsyncClient, str]:
+        """The staged-rollout action URL (000 §9.7); there is no rollout client beyond it yet."""
+        svc = self.config.services.get(service)
+        if svc is None or svc.rollout_action_url is None or self.http is None:
+            raise NoTarget(f"`{service}` has no rollout_action_url in PLANTAO_CONFIG")
+        return self.http, svc.rollout_action_url
 
     def database_or_none(self, service: str) -> PostgresClient | None:
         svc = self.config.services.get(service)
@@ -197,6 +209,8 @@ class Checks:
                 self.railway_for(action.service)
             elif isinstance(action, TerminateIdleConnections):
                 self.database_for(action.service)
+            elif isinstance(action, RollbackRollout | DisableFlag):
+                self.rollout_action_for(action.service)
         except NoTarget as exc:
             return Refusal(Code.NOT_CONFIGURED, str(exc))
         if kind is not None and incident.unsigned and not approved_by:
@@ -246,6 +260,8 @@ class Checks:
                 return await evidence.load(self.store.redis, incident.id) is not None
             case FreezeDeploys():
                 return await self.guards.frozen() is not None
+            case RollbackRollout() | DisableFlag():
+                return None  # the rollout API keeps no trace we could read back
             case HandOver() | Advise():
                 return True
             case _:

@@ -8,13 +8,17 @@ from typing import Any
 import httpx
 from arq.connections import ArqRedis
 
+from core.approvals import Approvals
 from core.config import PlantaoConfig
 from core.settings import Settings
 from core.store import Store
 from handlers.types import Probes
 from worker.execute import Executor
+from worker.outbox import Outbox
 from worker.probes import HttpProbes
 from worker.slack import SlackPoster, poster_from_settings
+from worker.slack_api import SlackApi
+from worker.slack_room import OutboxPoster, SlackRoom
 
 CTX_KEY = "plantao"
 
@@ -28,6 +32,7 @@ class Deps:
     slack: SlackPoster
     http: httpx.AsyncClient
     executor: Executor
+    room: SlackRoom | None = None  # Web API mode: the incident room, through the outbox
 
     @classmethod
     def from_ctx(cls, ctx: dict[str, Any]) -> Deps:
@@ -47,10 +52,15 @@ class Deps:
     ) -> Deps:
         """Real clients from settings; `slack` and `probes` replace them (tests, `plantao dev`)."""
         http = httpx.AsyncClient(follow_redirects=False)
-        probes = probes or HttpProbes(
-            config, http, settings.probe_timeout_s, settings.probe_attempts
-        )
         store = Store(redis, settings.timeline_max_entries, config.incidents.flap_window_s)
+        probes = probes or HttpProbes.build(settings, config, http, store)
+        room = None
+        if slack is None and settings.slack_bot_token is not None and settings.slack_channel:
+            token = settings.slack_bot_token.get_secret_value()
+            api = SlackApi(settings.slack_api_url, token, http, settings.slack_request_timeout_s)
+            outbox = Outbox(redis, settings.slack_channel)
+            room = SlackRoom(settings, config, outbox, api, Approvals(redis), http)
+            slack = OutboxPoster(outbox)
         return cls(
             settings=settings,
             config=config,
@@ -59,4 +69,5 @@ class Deps:
             slack=slack or poster_from_settings(settings, http),
             http=http,
             executor=Executor.build(settings, config, store, probes, http),
+            room=room,
         )

@@ -19,6 +19,7 @@ import httpx
 
 from core.config import PlantaoConfig
 from core.errors import PlatformRefused, PlatformUnavailable
+from core.metrics import count_action
 from core.models import Incident
 from core.settings import Settings
 from core.store import Store
@@ -26,11 +27,13 @@ from handlers.actions import (
     Action,
     Advise,
     CollectEvidence,
+    DisableFlag,
     FreezeDeploys,
     HandOver,
     RedeployService,
     RestartService,
     RollbackDeploy,
+    RollbackRollout,
     SetMaintenanceMode,
     TerminateIdleConnections,
 )
@@ -45,6 +48,7 @@ from worker.checks import (
     kind_of,
     target_of,
 )
+from worker.clients import rollout
 from worker.deployments import rollback_target, running
 from worker.ledger import Record, State, new_token, step_key
 from worker.outcome import Code, Outcome, Status, StepRef
@@ -282,12 +286,27 @@ class Executor:
                 await arm("", "deploys")
                 await c.guards.freeze(why, by=f"incident {incident.id}")
                 return f"deploys frozen: {why}"
+            case RollbackRollout() | DisableFlag():
+                return await self._rollout(action, arm)
             case HandOver() | Advise():
                 await arm("", "")
                 return "recorded"
             case _:
                 assert_never(action)
 
+    async def _rollout(self, action: RollbackRollout | DisableFlag, arm: Arm) -> str:
+        """POST the rollout action (000 §9.7) to the service's rollout_action_url; not retried."""
+        http, url = self.c.rollout_action_for(action.service)
+        body = (
+            {"action": "rollback_phase"}
+            if isinstance(action, RollbackRollout)
+            else {"action": "disable", "flag": action.flag}
+        )
+        await arm("", action.service)
+        await rollout.post_action(http, url, body, self.c.timing.railway_timeout_s)
+        return f"rollout API accepted {body['action']} for `{action.service}`"
+
     async def _finish(self, s: StepRef, outcome: Outcome, actor: str) -> Outcome:
         await self.c.store.record(s.incident.id, actor, f"step.{outcome.status}", outcome.line())
+        await count_action(self.c.store.redis, outcome.status, outcome.code, outcome.verified)
         return outcome

@@ -1,30 +1,25 @@
 """Run-time safety switches in Redis, flipped by operators and read by worker/execute.py:
-the global pause, the deploy freeze, and per (action kind, target) budgets.
+the global pause, the deploy freeze (both kept by core/switches.py, which the api shares), and
+per (action kind, target) budgets.
 
 They live in Redis, not in Settings, so they change without a restart and every worker sees the
 same value at once (STYLE.md "Configuration"). Keys (all under `plantao:`):
-  guard:pause                hash  reason, by, at (ms); present while automation is paused
-  guard:freeze               hash  reason, by, at (ms); present while deploys are frozen
-  guard:log                  list  JSON {switch, on, reason, by, at}, newest first, capped
+  guard:pause, guard:freeze, guard:log   see core/switches.py
   budget:{kind}:{target}     zset  token -> time (ms) of each action spent inside the window
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from arq.connections import ArqRedis
-from redis.asyncio.client import Pipeline
 
 from core.store import P, now_ms, redis_errors
+from core.switches import FREEZE, FREEZE_KEY, LOG_KEY, LOG_MAX, PAUSE, PAUSE_KEY, Switch, Switches
 
-PAUSE_KEY = f"{P}guard:pause"
-FREEZE_KEY = f"{P}guard:freeze"
-LOG_KEY = f"{P}guard:log"
-LOG_MAX = 1000  # switch changes kept for the audit trail (001 "Pausar Julia": recorded)
+__all__ = ["FREEZE_KEY", "LOG_KEY", "LOG_MAX", "PAUSE_KEY", "Switch"]  # moved to core/switches.py
 
 RESTART, ROLLBACK, REDEPLOY = "restart", "rollback", "redeploy"
 
@@ -64,15 +59,6 @@ return {1, used, 0}
 
 
 @dataclass(frozen=True)
-class Switch:
-    """A switch that is on: why, who turned it on, and when."""
-
-    reason: str
-    by: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class BudgetState:
     allowed: bool
     used: int
@@ -85,28 +71,29 @@ class Guards:
         self.redis = redis
         self.budgets = budgets
         self._spend = redis.register_script(_SPEND)
+        self.switches = Switches(redis)
 
     async def pause(self, reason: str, by: str) -> Switch:
         """Pause all automation; steps are refused with code `paused` until `resume`."""
-        return await self._on(PAUSE_KEY, "pause", reason, by)
+        return await self.switches.on(PAUSE, reason, by)
 
-    async def resume(self, by: str) -> Switch | None:
+    async def resume(self, by: str, reason: str = "") -> Switch | None:
         """End the pause; returns the pause that ended, or None if there was none."""
-        return await self._off(PAUSE_KEY, "pause", by)
+        return await self.switches.off(PAUSE, by, reason)
 
     async def state(self) -> Switch | None:
         """The current pause, or None when automation runs."""
-        return await self._read(PAUSE_KEY)
+        return await self.switches.get(PAUSE)
 
     async def freeze(self, reason: str, by: str) -> Switch:
         """Freeze deploys (002 §5, 004 S10): restart, rollback and redeploy are refused."""
-        return await self._on(FREEZE_KEY, "freeze", reason, by)
+        return await self.switches.on(FREEZE, reason, by)
 
-    async def unfreeze(self, by: str) -> Switch | None:
-        return await self._off(FREEZE_KEY, "freeze", by)
+    async def unfreeze(self, by: str, reason: str = "") -> Switch | None:
+        return await self.switches.off(FREEZE, by, reason)
 
     async def frozen(self) -> Switch | None:
-        return await self._read(FREEZE_KEY)
+        return await self.switches.get(FREEZE)
 
     async def budget(self, kind: str, target: str) -> BudgetState:
         """How much of the (kind, target) budget is left, without spending any."""
@@ -131,40 +118,6 @@ class Guards:
             allowed, used, wait_ms = await self._spend(keys=[_budget_key(kind, target)], args=args)
         return BudgetState(bool(allowed), int(used), budget.limit, max(0, int(wait_ms)) / 1000)
 
-    async def _on(self, key: str, switch: str, reason: str, by: str) -> Switch:
-        at = now_ms()
-        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"reason": reason, "by": by, "at": at})
-            _log(pipe, {"switch": switch, "on": True, "reason": reason, "by": by, "at": at})
-            await pipe.execute()
-        return Switch(reason, by, _dt(at))
-
-    async def _off(self, key: str, switch: str, by: str) -> Switch | None:
-        previous = await self._read(key)
-        entry = {"switch": switch, "on": False, "reason": "", "by": by, "at": now_ms()}
-        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            _log(pipe, entry)
-            await pipe.execute()
-        return previous
-
-    async def _read(self, key: str) -> Switch | None:
-        async with redis_errors():
-            raw = await self.redis.hgetall(key)  # type: ignore[misc]
-        if not raw:
-            return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
-        return Switch(data.get("reason", ""), data.get("by", ""), _dt(int(data.get("at", 0))))
-
 
 def _budget_key(kind: str, target: str) -> str:
     return f"{P}budget:{kind}:{target}"
-
-
-def _log(pipe: Pipeline, entry: dict[str, object]) -> None:
-    pipe.lpush(LOG_KEY, json.dumps(entry))
-    pipe.ltrim(LOG_KEY, 0, LOG_MAX - 1)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)

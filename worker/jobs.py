@@ -16,14 +16,18 @@ import structlog
 from arq import Retry
 
 from core.errors import StoreUnavailable, TransientError
+from core.metrics import count_proposed
 from core.models import Incident
 from handlers import HANDLERS
 from handlers.actions import describe
 from handlers.types import Policy
 from worker.deps import Deps
 from worker.duty_jobs import DUTY_JOBS
+from worker.instrument import instrument
 from worker.outcome import Status
+from worker.replay import REPLAY_JOBS
 from worker.slack import Message, render_failed, render_opened, render_resolved, render_update
+from worker.slack_jobs import SLACK_JOBS
 
 log = structlog.get_logger()
 OPENED, FAILED, RESOLVED = "opened", "failed", "resolved"
@@ -49,7 +53,10 @@ async def _retry_or_give_up(ctx: dict[str, Any], deps: Deps, incident: Incident,
     log.error("job.dead_lettered", job_id=job_id, error=error)
     if not await deps.store.was_notified(incident.id, FAILED):
         try:
-            await deps.slack.post(render_failed(incident, error, job_try))
+            if deps.room is not None:  # Web API: the outbox delivers it
+                await deps.room.failed(incident, render_failed(incident, error, job_try))
+            else:
+                await deps.slack.post(render_failed(incident, error, job_try))
         except TransientError as exc:  # Slack down too: the dead letter and the log remain
             log.error("notify.failed", error=str(exc))
             return "dead-lettered"
@@ -87,6 +94,7 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
     for step in steps:
         detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
         await deps.store.record(incident.id, "plantao", "step.proposed", detail)
+        await count_proposed(deps.store.redis, incident, step)
     outcomes = []
     for step in steps:
         if step.policy is Policy.AUTO:  # approve steps wait for a responder; never steps never run
@@ -95,7 +103,10 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
                 return await _retry_or_give_up(ctx, deps, incident, outcome.line())
             outcomes.append(outcome)
     try:
-        await deps.slack.post(render_opened(incident, findings, steps, outcomes))
+        if deps.room is not None:  # Web API: recorded in the outbox, sent by its sender
+            await deps.room.opened(incident, findings, steps, outcomes)
+        else:
+            await deps.slack.post(render_opened(incident, findings, steps, outcomes))
     except TransientError as exc:
         return await _retry_or_give_up(ctx, deps, incident, str(exc))
     await deps.store.mark_notified(incident.id, OPENED)
@@ -116,7 +127,10 @@ async def _announce_once(
     if not announced and not _last_try(ctx, deps):
         raise Retry(defer=backoff_s(job_try))  # let the opening message go first
     try:
-        await deps.slack.post(message)
+        if deps.room is not None:  # Web API: a thread reply and the top message updated
+            await deps.room.followup(incident, kind, message)
+        else:
+            await deps.slack.post(message)
     except TransientError as exc:
         if _last_try(ctx, deps):
             job_id = str(ctx.get("job_id", ""))
@@ -167,7 +181,9 @@ def _retry_on_store_errors(job: Job) -> Job:
     return run
 
 
-JOBS: tuple[Job, ...] = (
+JOBS: tuple[Job, ...] = instrument(  # metrics per job: worker/instrument.py
     tuple(_retry_on_store_errors(j) for j in (handle_incident, resolve_incident, notify_incident))
     + DUTY_JOBS
+    + REPLAY_JOBS
+    + SLACK_JOBS
 )

@@ -21,7 +21,7 @@ from core.store import Store
 from webhook.app import create_app
 from webhook.classify import Classifier
 from webhook.sources import SOURCES
-from worker import operate
+from worker import operate, ops_cli
 from worker.runner import instance_id, run_supervised
 from worker.scheduler import Scheduler
 
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_serve(settings, config))
         case "classify":
             return _classify(args.file, config, args.source)
+        case "token-hash":
+            return ops_cli.print_token_hash()
         case command if command in operate.COMMANDS:
             if settings.redis_url is None:
                 return _fail(f"{command} needs REDIS_URL (the Redis plantão runs on)")

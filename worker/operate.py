@@ -6,15 +6,31 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from arq.connections import ArqRedis
+
+from core.config import PlantaoConfig
 from core.errors import InvalidTransition, UnknownIncident
 from core.models import IncidentState
 from core.queue import connect
 from core.settings import Settings
 from core.silences import Matcher, Silence, Silences
 from core.store import Store
+from worker import ops_cli
+from worker.duties import rotations
 
-COMMANDS = ("incidents", "incident", "ack", "resolve", "silence", "silences", "unsilence")
+COMMANDS = (
+    "incidents",
+    "incident",
+    "ack",
+    "resolve",
+    "silence",
+    "silences",
+    "unsilence",
+    "rotations",
+    *ops_cli.COMMANDS,  # jobs, replay, dead letters, switches: worker/ops_cli.py
+)
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +50,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sub.add_parser("silences", help="list silences")
     unsilence = sub.add_parser("unsilence", help="expire a silence now")
     unsilence.add_argument("id")
+    rot = sub.add_parser("rotations", help="secret rotations; `done NAME` records one")
+    rot.add_argument("action", nargs="?", choices=["done"])
+    rot.add_argument("name", nargs="?", help="the secret, as in [rotations.NAME]")
+    rot.add_argument("--by", default="operator", help="who rotated it")
+    rot.add_argument("--at", type=datetime.fromisoformat, help="when (ISO date), default now")
+    ops_cli.add_commands(sub)
 
 
 def _print(model: object) -> None:
@@ -41,7 +63,32 @@ def _print(model: object) -> None:
     print(json.dumps(dump(mode="json") if dump else model, ensure_ascii=False))
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def _rotations(args: argparse.Namespace, redis: ArqRedis, config: PlantaoConfig) -> None:
+    """List each secret's schedule and next due date, or record NAME as rotated."""
+    known = {n: c for n, c in config.rotations.items() if c.enabled}
+    store, zone = rotations.Rotations(redis), config.scheduler.timezone
+    if args.action == "done":
+        if args.name not in known:
+            raise ValueError(f"no rotation {args.name!r}: one of {', '.join(sorted(known))}")
+        at = args.at or datetime.now(UTC)
+        await store.done(args.name, at if at.tzinfo else at.replace(tzinfo=UTC), args.by)
+        names = [args.name]
+    else:
+        names = sorted(known)
+    today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+    for name in names:
+        state = await store.get(name)
+        due = rotations.next_due(known[name], state, zone)
+        last = state.last.isoformat() if state.last else None
+        days = (due - today).days
+        status = "overdue" if days < 0 else f"due in {days} day(s)"
+        row = {"name": name, "schedule": rotations.describe(known[name]), "last_rotation": last}
+        _print({**row, "by": state.by, "next_due": due.isoformat(), "status": status})
+
+
+async def run(
+    args: argparse.Namespace, settings: Settings, config: PlantaoConfig | None = None
+) -> int:
     """Run one operator command; 0 on success, 1 when refused (with the reason on stderr)."""
     redis = connect(settings.redis_url)
     store, silences = Store(redis, settings.timeline_max_entries), Silences(redis)
@@ -81,6 +128,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 if expired is None:
                     raise UnknownIncident(f"no silence {args.id}")
                 _print(expired)
+            case "rotations":
+                await _rotations(args, redis, config or PlantaoConfig())
+            case command if command in ops_cli.COMMANDS:
+                await ops_cli.run(args, settings, config or PlantaoConfig(), store)
     except (InvalidTransition, UnknownIncident, ValueError) as exc:
         print(f"plantao: {exc}", file=sys.stderr)
         return 1

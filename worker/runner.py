@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from typing import Any
@@ -28,6 +29,7 @@ RESTART_BACKOFF_MAX_S = 10.0
 # Railway mutation is bounded at 15 s and its verification at 45 s, worker/checks.py Timing).
 # A job whose worker died is re-run after this + 10 s (ARQ's in-progress key).
 EXECUTION_BUDGET_S = 120.0
+SHUTDOWN_FLUSH_S = 3.0  # a stopping worker sends the Slack outbox for at most this long
 
 
 def instance_id(role: str) -> str:
@@ -61,12 +63,18 @@ def build_worker(
         deps = Deps.build(settings, config, redis, slack, probes)
         ctx[CTX_KEY] = deps
         tasks.append(asyncio.create_task(_heartbeat(deps, instance)))
+        if deps.room is not None:  # the Slack outbox's sender (worker/outbox.py)
+            tasks.append(asyncio.create_task(deps.room.sender(instance).run()))
         log.info("worker.started", instance=instance)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # the sender gives its lease up
         deps = ctx.get(CTX_KEY)
+        if isinstance(deps, Deps) and deps.room is not None:  # send what is queued, briefly
+            with contextlib.suppress(TimeoutError, StoreUnavailable):
+                await deps.room.sender(instance).drain(SHUTDOWN_FLUSH_S)
         if isinstance(deps, Deps):
             await deps.http.aclose()
 

@@ -2,27 +2,31 @@
 
 Any number of scheduler processes may run; only the holder of the lease acts. Each acquisition
 takes a new fencing epoch, so a paused ex-leader that wakes up cannot act on a stale lease.
+The leader runs the duties of worker/duties/ (each only schedules timers or enqueues jobs) and
+fires the timers that are due (core/timers.py): their jobs do the work in the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import sentry_sdk
 import structlog
 from arq.connections import ArqRedis
 
+from core.config import PlantaoConfig
 from core.errors import StoreUnavailable
 from core.models import IncidentState
 from core.queue import enqueue
 from core.store import Store, redis_errors
+from core.timers import EPOCH_KEY, LEASE_KEY, Timers, note_lease
+from worker.duties import DUTIES
+from worker.duties.context import Duty, DutyContext
 
+__all__ = ["EPOCH_KEY", "LEASE_KEY", "Scheduler"]
 log = structlog.get_logger()
-LEASE_KEY = "plantao:scheduler:leader"
-EPOCH_KEY = "plantao:scheduler:epoch"
-LEASE_MS = 15_000  # a dead leader is replaced within this time
-TICK_S = 2.0
 STALE_ACK_S = 3600.0  # PLANTAO_CONFIG incidents.stale_ack_s
 
 # Renew only a lease we still hold: compare-and-extend in one step.
@@ -40,16 +44,25 @@ class Scheduler:
         redis: ArqRedis,
         store: Store,
         instance: str | None = None,
-        lease_ms: int = LEASE_MS,
+        lease_ms: int | None = None,
         stale_ack_s: float = STALE_ACK_S,
+        config: PlantaoConfig | None = None,
     ) -> None:
+        """Without `config` the duties run with PLANTAO_CONFIG's defaults; `lease_ms` given
+        here wins over `[scheduler] lease_s`."""
         self._redis = redis
-        self._lease_ms = lease_ms
+        self.config = config if config is not None else PlantaoConfig()
+        cfg = self.config.scheduler
+        self._lease_ms = lease_ms if lease_ms is not None else int(cfg.lease_s * 1000)
+        self._tick_s = cfg.tick_s
         self._stale_ack_s = stale_ack_s
         self._store = store
         self.instance = instance or uuid.uuid4().hex
         self.epoch: int | None = None  # the fencing token while leader
         self._renew = redis.register_script(_RENEW)
+        self.timers = Timers(redis)
+        self._ctx = DutyContext(redis, store, self.timers, self.config)
+        self._last_run: dict[str, datetime] = {}  # duty name -> when it last planned
 
     async def tick(self) -> bool:
         """Take or keep the lease; True when this instance is the leader afterwards."""
@@ -57,12 +70,16 @@ class Scheduler:
             if self.epoch is not None and await self._renew(
                 [LEASE_KEY], [self._token(), self._lease_ms]
             ):
+                await note_lease(self._redis, self._token(), acquired=False)
                 return True
             self.epoch = None
             epoch = int(await self._redis.incr(EPOCH_KEY))
             token = f"{self.instance}:{epoch}"
             if await self._redis.set(LEASE_KEY, token, nx=True, px=self._lease_ms):
                 self.epoch = epoch
+                self._last_run.clear()  # a new leader plans every duty at once
+                self.timers.forget()
+                await note_lease(self._redis, token, acquired=True)
                 log.info("scheduler.leader", instance=self.instance, epoch=epoch)
                 return True
         return False
@@ -102,13 +119,43 @@ class Scheduler:
                 queued.append(incident.id)
         return queued
 
+    def _every(self, duty: Duty) -> timedelta:
+        if duty.name == "reconcile":
+            return timedelta(seconds=self.config.scheduler.reconcile_every_s)
+        return duty.every
+
+    async def run_duties(self, now: datetime, *, fence: bool = True) -> list[str]:
+        """One leader's round at `now`: each duty whose turn it is plans (schedules timers,
+        enqueues lost jobs), then every timer due at `now` fires once. Returns the timers fired.
+        With `fence`, nothing fires unless this instance still holds the lease."""
+        for duty in DUTIES:
+            last = self._last_run.get(duty.name)
+            if last is not None and last <= now < last + self._every(duty):
+                continue  # not its turn yet (a clock set back runs it at once)
+            self._last_run[duty.name] = now
+            try:
+                await duty.plan(self._ctx, now)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one broken duty must not stop the others
+                sentry_sdk.capture_exception(exc)
+                log.error("duty.plan_failed", duty=duty.name, error=f"{type(exc).__name__}: {exc}")
+        late_after = timedelta(seconds=self.config.scheduler.late_after_s)
+        token = self._token() if fence else ""
+        fired = await self.timers.fire_due(now, fence=token, late_after=late_after)
+        if fired:
+            log.info("timers.fired", timers=fired)
+        return fired
+
     async def run(self) -> None:
         while True:
             try:
                 if await self.tick():
+                    now = datetime.now(UTC)
                     await self._store.beat("scheduler", self.instance)
-                    await self.sweep_stale_acks()
+                    await self.sweep_stale_acks(now)
+                    await self.run_duties(now)
             except StoreUnavailable as exc:
                 self.epoch = None
                 log.warning("scheduler.redis_lost", error=str(exc))
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._tick_s)

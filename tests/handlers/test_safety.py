@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from core.models import Scenario
 from handlers import HANDLERS
 from handlers.actions import RestartService, RollbackDeploy
-from handlers.types import Endpoint, HttpCheck, Step
-from tests.handlers.conftest import FakeProbes, MakeIncident, failing, ok, unreachable
+from handlers.types import Endpoint, HttpCheck, LlmVerdict, PingCheck, Step
+from tests.handlers.conftest import (
+    FakeProbes,
+    MakeIncident,
+    db_down,
+    db_ok,
+    deployed,
+    failing,
+    llm_says,
+    ok,
+    rollout_at,
+    unreachable,
+)
 
 WORLDS: dict[str, dict[Endpoint, HttpCheck]] = {
     "all healthy": {e: ok(e) for e in Endpoint},
@@ -19,13 +32,31 @@ WORLDS: dict[str, dict[Endpoint, HttpCheck]] = {
     "unreachable": {e: unreachable(e) for e in Endpoint},
     "not configured": {},
 }
+# The other probes in each world: healthy, or broken right after a deploy; else not configured.
+OTHERS: dict[str, dict[str, Any]] = {
+    "all healthy": {
+        "db": db_ok(),
+        "deployments": deployed(timedelta(days=2)),
+        "ping": PingCheck("redis.test:6379", 0.3),
+        "provider": llm_says(LlmVerdict.OK, 200),
+        "staged": rollout_at("beta", 0.5),
+    },
+    "all failing": {
+        "db": db_down(),
+        "deployments": deployed(timedelta(minutes=5), "FAILED"),
+        "ping": PingCheck("redis.test:6379", error="ConnectionError"),
+        "provider": llm_says(LlmVerdict.BAD_KEY, 401),
+        "staged": rollout_at("alpha", 9.0),
+    },
+}
 RUNBOOK = re.compile(r"runbook 00[0-4]\b")
 
 
 async def plan_in(make_incident: MakeIncident, scenario: Scenario, world: str) -> list[Step]:
     incident = make_incident(scenario)
     handler = HANDLERS[scenario]
-    return handler.plan(incident, await handler.diagnose(incident, FakeProbes(WORLDS[world])))
+    probes = FakeProbes(WORLDS[world], **OTHERS.get(world, {}))
+    return handler.plan(incident, await handler.diagnose(incident, probes))
 
 
 @pytest.mark.parametrize("world", WORLDS)

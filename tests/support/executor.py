@@ -13,7 +13,16 @@ from core.config import PlantaoConfig, ServiceConfig
 from core.models import Incident, IncidentState, Scenario, Severity, Source
 from core.settings import Settings
 from core.store import Store
-from handlers.types import Endpoint, HttpCheck
+from handlers.types import (
+    DbCheck,
+    DeployCheck,
+    Endpoint,
+    HttpCheck,
+    LlmCheck,
+    LlmVerdict,
+    PingCheck,
+    RolloutCheck,
+)
 from tests.support.railway_fake import RailwayFake
 from worker.checks import Timing
 from worker.execute import Executor
@@ -67,6 +76,22 @@ class ScriptedProbes:
         return HttpCheck(
             endpoint, answer.url, answer.status, answer.latency_ms, answer.error, answer.body
         )
+
+    # The executor only re-probes endpoints; the other probes answer "not configured".
+    async def database(self, service: str) -> DbCheck:
+        return DbCheck(ran=False, error="not configured")
+
+    async def deploys(self, service: str) -> DeployCheck:
+        return DeployCheck(None, error="not configured")
+
+    async def redis(self, service: str) -> PingCheck:
+        return PingCheck(None, error="not configured")
+
+    async def llm(self, service: str) -> LlmCheck:
+        return LlmCheck(LlmVerdict.NOT_CONFIGURED, error="not configured")
+
+    async def rollout(self, service: str) -> RolloutCheck:
+        return RolloutCheck(None, error="not configured")
 
 
 def live_settings(railway: RailwayFake, **values: Any) -> Settings:

@@ -72,9 +72,10 @@ async def test_a_failed_deploy_is_rolled_back_once_and_verified(
     assert good in json.dumps(rollbacks[0].variables)
     events = [e.event for e in await Store(real_redis).timeline("1")]
     assert events.index("step.done") < events.index("step.verified") < events.index("notified")
-    (message,) = [r.json for r in slack.requests if r.json]
+    # Web API mode: the incident's one top-level message (the rest is its thread)
+    (message,) = [r.json for r in slack.requests if r.json and "thread_ts" not in r.json]
     blocks = json.dumps(message["blocks"])
-    assert message["text"].startswith("[P1] deploy_failed on api")
+    assert message["text"].startswith("🟠 P1 · deploy_failed · api")
     assert "[executed] roll back the last deploy of `api`" in blocks
     assert "ESCALATE" not in blocks
 
@@ -96,8 +97,8 @@ async def test_a_security_breach_freezes_deploys_and_never_rolls_back(
     assert railway.mutations() == []
     frozen = await Guards(real_redis).frozen()
     assert frozen is not None
-    (message,) = [r.json for r in slack.requests if r.json]
+    (message,) = [r.json for r in slack.requests if r.json and "thread_ts" not in r.json]
     blocks = json.dumps(message["blocks"])
-    assert "[never] roll back the last deploy of `api`" in blocks
+    assert "[never]* roll back the last deploy of `api`" in blocks
     assert "freeze deploys" in blocks and "collect evidence" in blocks
     assert await real_redis.exists("plantao:evidence:1")

@@ -1,0 +1,247 @@
+"""Slack as the incident room, end to end on a local Slack: one message per incident updated in
+place, a thread of what happened, and buttons that round-trip through the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import ArqRedis
+
+from core.config import PlantaoConfig, ServiceConfig, SlackConfig
+from core.models import Severity
+from core.settings import Settings
+from core.store import Store
+from tests.conftest import MakeClient, fixture_bytes
+from tests.support.http_recorder import HttpRecorder
+from tests.support.slack_stub import TOKEN, SlackStub, click_body, signed
+from webhook.slack import JOBS
+from worker.deps import Deps
+from worker.runner import build_worker
+from worker.slack_jobs import SLACK_JOBS
+
+FIRING = fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
+RESOLVED = fixture_bytes("alertmanager", "captured-am025-resolved-2-alerts-servicedown.json")
+ERRORS = fixture_bytes("alertmanager", "captured-am025-firing-3-alerts-mixed-severity.json")
+SECRET = "slack-signing-secret"
+
+
+@dataclass
+class Room:
+    client: httpx.AsyncClient
+    redis: ArqRedis
+    stub: SlackStub
+    settings: Settings
+    config: PlantaoConfig
+
+    async def alert(self, body: bytes) -> None:
+        response = await self.client.post("/webhooks/alertmanager", content=body)
+        assert response.status_code == 202, response.text
+
+    async def drain(self) -> None:
+        """Run every queued job, then send the whole outbox."""
+        worker = build_worker(
+            self.settings, self.config, self.redis, burst=True, handle_signals=False
+        )
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+        deps = Deps.build(self.settings, self.config, self.redis)
+        try:
+            assert deps.room is not None
+            await deps.room.sender("test").drain(30)
+        finally:
+            await deps.http.aclose()
+
+    async def click(self, action: str, value: str, user: str = "U0ANA", ts: str = "1.1") -> None:
+        body = click_body(action, value, user, ts, f"{self.stub.hooks}/T1/1/x")
+        response = await self.client.post(
+            "/slack/interactions", content=body, headers=signed(SECRET, body)
+        )
+        assert response.status_code == 200, response.text
+        await self.drain()
+
+    def top(self) -> Any:
+        (top,) = self.stub.top()
+        return top
+
+    def thread(self) -> str:
+        return "\n".join(str(m.blocks) for m in self.stub.thread(self.top().ts))
+
+    def step_value(self) -> str:
+        """The value of the first Approve button on the incident message."""
+        for block in self.top().blocks:
+            for element in block.get("elements", []):
+                if element.get("action_id") == "plantao:approve":
+                    return str(element["value"])
+        raise AssertionError("no Approve button")
+
+
+@pytest.fixture
+def stub() -> Iterator[SlackStub]:
+    s = SlackStub().start()
+    yield s
+    s.close()
+
+
+MakeRoom = Callable[..., Awaitable[Room]]
+
+
+@pytest.fixture
+async def make_room(
+    make_client: MakeClient,
+    make_settings: Callable[..., Settings],
+    make_recorder: Callable[[], HttpRecorder],
+    stub: SlackStub,
+) -> AsyncIterator[MakeRoom]:
+    async def make(redis: ArqRedis, slack: SlackConfig | None = None, **values: Any) -> Room:
+        health = make_recorder()
+        base: dict[str, Any] = {
+            "slack_bot_token": TOKEN,
+            "slack_channel": "C0PLANTAO",
+            "slack_api_url": stub.url,
+            "slack_signing_secret": SECRET,
+            "slack_min_interval_s": 0,
+            "probe_attempts": 1,
+        }
+        settings = make_settings(**{**base, **values})
+        config = PlantaoConfig(
+            services={n: ServiceConfig(url=health.url) for n in ("worker", "api")},
+            slack=slack or SlackConfig(),
+        )
+        client = await make_client(settings, redis, config)
+        return Room(client, redis, stub, settings, config)
+
+    yield make
+
+
+async def ran(redis: ArqRedis) -> int:
+    """How many times the executor decided a step of incident 1 (ran, refused, dry-run...)."""
+    events = [e.event for e in await Store(redis).timeline("1")]
+    return len([e for e in events if e.startswith("step.") and e != "step.proposed"])
+
+
+def test_every_button_has_a_job() -> None:
+    """The webhook enqueues by name exactly the jobs the worker registers for buttons."""
+    assert set(JOBS.values()) == {j.__name__ for j in SLACK_JOBS}
+
+
+async def test_one_message_per_incident_updated_in_place_with_a_thread(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """Re-deliveries post nothing new; resolution updates the message and adds to the thread."""
+    room = await make_room(real_redis)
+    await room.alert(FIRING)
+    await room.alert(FIRING)
+    await room.drain()
+    top = room.top()
+    assert top.text.startswith("🔴 P0 · api_down · worker")
+    assert top.metadata["event_payload"]["incident"] == "1"
+    thread = room.thread()
+    assert "Draft for users (runbook 004" in thread  # P0: the users' notification
+    await room.alert(RESOLVED)
+    await room.drain()
+    top = room.top()  # still exactly one top-level message
+    assert top.edits and "resolved" in str(top.blocks)
+    assert not [b for b in top.blocks if b["type"] == "actions"]
+    assert "Resolved after" in room.thread()
+
+
+async def test_acknowledge_round_trip_updates_message_and_timeline(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """Acknowledge moves the incident, names the Slack user on the timeline and the message."""
+    room = await make_room(real_redis)
+    await room.alert(FIRING)
+    await room.drain()
+    await room.click("ack", "1")
+    incident = await Store(real_redis).incident("1")
+    assert incident is not None and incident.state == "acknowledged"
+    events = [(e.actor, e.event) for e in await Store(real_redis).timeline("1")]
+    assert ("slack:U0ANA (u0ana)", "slack.ack") in events
+    assert "slack:U0ANA (u0ana)" in str(room.top().blocks)
+    assert "pressed" not in room.thread() and "acknowledged" in room.thread()
+
+
+async def test_approve_runs_the_step_once_and_a_replay_is_refused(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """An approval is single-use: the step runs once; the second click gets an ephemeral reason."""
+    room = await make_room(real_redis)
+    await room.alert(ERRORS)
+    await room.drain()
+    value = room.step_value()
+    await room.click("approve", value, ts="2.1")
+    assert await ran(real_redis) == 1
+    assert "approved by U0ANA" in room.thread()
+    await room.click("approve", value, user="U0BOB", ts="2.2")
+    assert await ran(real_redis) == 1
+    assert "already used" in room.stub.ephemeral[-1]["text"]
+    assert room.stub.ephemeral[-1]["response_type"] == "ephemeral"
+
+
+async def test_a_stale_approval_is_refused(make_room: MakeRoom, real_redis: ArqRedis) -> None:
+    """An Approve pressed after the approval expired runs nothing and says it expired."""
+    room = await make_room(real_redis, slack_approval_ttl_s=0.001)
+    await room.alert(ERRORS)
+    await room.drain()
+    await room.click("approve", room.step_value())
+    assert "expired" in room.stub.ephemeral[-1]["text"]
+    events = [e.event for e in await Store(real_redis).timeline("1")]
+    assert await ran(real_redis) == 0 and "slack.refused" in events
+
+
+async def test_allow_list_and_two_approvers(make_room: MakeRoom, real_redis: ArqRedis) -> None:
+    """Only listed users or group members approve; a two-approver step needs two people."""
+    slack = SlackConfig(approvers={Severity.P1: ["U0ANA", "S0ONCALL"]}, two_approvers=[Severity.P1])
+    room = await make_room(real_redis, slack=slack)
+    room.stub.groups["S0ONCALL"] = ["U0BOB"]
+    await room.alert(ERRORS)
+    await room.drain()
+    value = room.step_value()
+    await room.click("approve", value, user="U0EVE", ts="3.1")
+    assert "may not approve" in room.stub.ephemeral[-1]["text"]
+    await room.click("approve", value, user="U0ANA", ts="3.2")
+    assert "second, different" in room.stub.ephemeral[-1]["text"]
+    await room.click("approve", value, user="U0ANA", ts="3.3")
+    assert "You approved already" in room.stub.ephemeral[-1]["text"]
+    await room.click("approve", value, user="U0BOB", ts="3.4")  # via the user group
+    assert await ran(real_redis) == 1
+
+
+def storm_body(n: int) -> bytes:
+    """One Alertmanager delivery: ServiceDown on service `svc-{n}` (its own incident)."""
+    body = json.loads(FIRING)
+    alert = body["alerts"][0]
+    alert["labels"] = {**alert["labels"], "service": f"svc-{n}", "instance": f"svc-{n}:1"}
+    alert["fingerprint"] = f"{n:016x}"
+    body["alerts"] = [alert]
+    body["groupLabels"] = {"alertname": "ServiceDown", "service": f"svc-{n}"}
+    body["commonLabels"] = alert["labels"]
+    return json.dumps(body).encode()
+
+
+async def test_500_alerts_in_10_s_into_one_channel_all_delivered(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """A storm of 500 incidents at a (scaled) per-channel limit: one message each, none lost,
+    Slack's Retry-After never broken, their thread replies digested."""
+    room = await make_room(real_redis, slack_min_interval_s=0.002, worker_max_jobs=100)
+    room.stub.min_interval_s, room.stub.retry_after_s = 0.002, 0.05
+    started = time.monotonic()
+    await asyncio.gather(*(room.alert(storm_body(n)) for n in range(500)))
+    assert time.monotonic() - started < 10
+    await room.drain()
+    tops = room.stub.top()
+    assert sorted((m.metadata or {})["event_payload"]["incident"] for m in tops) == sorted(
+        str(n) for n in range(1, 501)
+    )
+    assert all(room.stub.thread(m.ts) for m in tops)  # every incident has its thread
+    assert room.stub.early == []

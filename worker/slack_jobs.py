@@ -1,0 +1,237 @@
+"""The jobs behind Slack's buttons (webhook/slack.py enqueues them by name with a Click).
+
+Every click goes to the incident's timeline with the Slack user, and to its thread; a click that
+cannot be honoured (a replayed or expired approval, someone not allowed, an invalid transition)
+is answered to that person alone, with the reason (Slack's response_url). Approved steps run
+through the one executor, `Executor.run(incident, step, approved_by=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from arq import Retry
+from pydantic import TypeAdapter, ValidationError
+
+from core.approvals import Approval, Click, Verdict
+from core.errors import InvalidTransition, NotifyFailed, StoreUnavailable
+from core.models import Incident, IncidentState
+from core.silences import Matcher, Silence, Silences
+from handlers import actions
+from handlers.types import Endpoint, Policy, Step
+from worker.deps import Deps
+from worker.duties.escalation import mentions, role_ids
+from worker.outcome import Status
+from worker.slack_render import render_reply
+
+log = structlog.get_logger()
+Job = Callable[..., Awaitable[str]]
+Act = Callable[[Deps, Incident, Click], Awaitable[str]]
+SILENCE_FOR = timedelta(hours=1)
+ACTION_TYPES: dict[str, type[Any]] = {
+    t.__name__: t
+    for t in (
+        actions.RestartService,
+        actions.RollbackDeploy,
+        actions.RedeployService,
+        actions.SetMaintenanceMode,
+        actions.TerminateIdleConnections,
+        actions.CollectEvidence,
+        actions.FreezeDeploys,
+        actions.HandOver,
+        actions.Advise,
+    )
+}
+
+
+class Refusal(Exception):
+    """The click is not honoured; the message goes to the person who clicked."""
+
+
+def decode_step(raw: str) -> Step:
+    """The step exactly as proposed (worker/slack_room.py encode_step)."""
+    data = json.loads(raw)
+    action = TypeAdapter(ACTION_TYPES[data["action"]]).validate_python(data["fields"])
+    verify = Endpoint(data["verify"]) if data.get("verify") else None
+    return Step(action, Policy(data["policy"]), data["why"], verify)
+
+
+async def _tell(deps: Deps, click: Click, text: str) -> None:
+    if deps.room is not None and click.response_url:
+        await deps.room.ephemeral(click.response_url, text)
+
+
+async def _thread(
+    deps: Deps, incident: Incident, click: Click, line: str, mention: str = ""
+) -> None:
+    """The click in the thread (once per click), and the top message re-rendered."""
+    if deps.room is None:
+        return
+    fresh = await deps.store.incident(incident.id) or incident
+    kind = f"click:{click.action}:{click.user}:{click.action_ts}"
+    message = render_reply(line, [], deps.room.locale, deps.room.link(incident.id), mention)
+    await deps.room.reply(fresh, kind, message)
+    await deps.room.refresh(fresh)
+
+
+async def _transition(deps: Deps, incident: Incident, click: Click, to: IncidentState) -> str:
+    try:
+        await deps.store.transition(incident.id, to, click.actor, "from Slack")
+    except InvalidTransition as exc:
+        raise Refusal(str(exc)) from exc
+    return f"{click.actor}: {to}"
+
+
+async def acknowledge(deps: Deps, incident: Incident, click: Click) -> str:
+    return await _transition(deps, incident, click, IncidentState.ACKNOWLEDGED)
+
+
+async def resolve(deps: Deps, incident: Incident, click: Click) -> str:
+    return await _transition(deps, incident, click, IncidentState.RESOLVED)
+
+
+async def escalate(deps: Deps, incident: Incident, click: Click) -> str:
+    await deps.store.record(incident.id, click.actor, "incident.escalated", "from Slack")
+    return f"{click.actor} escalated the incident"
+
+
+async def silence(deps: Deps, incident: Incident, click: Click) -> str:
+    now = datetime.now(UTC)
+    made = Silence(
+        matchers=[
+            Matcher(field="service", value=incident.service),
+            Matcher(field="scenario", value=incident.scenario.value),
+        ],
+        starts_at=now,
+        ends_at=now + SILENCE_FOR,
+        author=click.actor,
+        comment=f"Silence 1 h pressed in Slack on incident {incident.id}",
+    )
+    await Silences(deps.store.redis).add(made)
+    await deps.store.silence(incident.id, made.id, click.actor, made.comment)
+    return f"{click.actor} silenced {incident.service}/{incident.scenario} for 1 h ({made.id})"
+
+
+async def _may_approve(deps: Deps, incident: Incident, click: Click) -> None:
+    allowed = deps.config.slack.approvers.get(incident.severity, [])
+    if not allowed or click.user in allowed:
+        return
+    for group in (g for g in allowed if g.startswith("S")):
+        if deps.room is None:
+            break
+        try:
+            if click.user in await deps.room.api.group_members(group):
+                return
+        except NotifyFailed as exc:
+            log.warning("slack.group_lookup_failed", group=group, error=str(exc))
+    raise Refusal(f"you may not approve {incident.severity} steps: ask someone on the allow-list")
+
+
+async def _run_approved(deps: Deps, incident: Incident, click: Click, found: Approval) -> str:
+    step = decode_step(found.step)
+    outcome = await deps.executor.run(incident, step, approved_by=found.by or click.actor)
+    if outcome.status is Status.RETRY:  # the approval stands; the job runs it again later
+        raise Retry(defer=max(1.0, outcome.retry_after_s or 1.0))
+    line = outcome.line()
+    if deps.room is not None:
+        await deps.room.approvals.settle(incident.id, click.step, line)
+        await deps.room.ran(incident, line)
+    return f"approved by {found.by}: {line}"
+
+
+async def approve(deps: Deps, incident: Incident, click: Click) -> str:
+    if deps.room is None:
+        raise Refusal("approvals need the Slack Web API (SLACK_BOT_TOKEN)")
+    approvals = deps.room.approvals
+    found = await approvals.get(incident.id, click.step)
+    ran_before = found is not None and found.state == "approved" and not found.result
+    if found is not None and ran_before and click.user in found.approvers:
+        return await _run_approved(deps, incident, click, found)
+    await _may_approve(deps, incident, click)
+    decision = await approvals.decide(incident.id, click.step, click.user, approve=True)
+    match decision.verdict:
+        case Verdict.APPROVED:
+            found = await approvals.get(incident.id, click.step)
+            if found is None:
+                raise Refusal("the approval vanished")
+            return await _run_approved(deps, incident, click, found)
+        case Verdict.WAITING:
+            await _tell(deps, click, "Recorded: this step needs a second, different approver.")
+            return f"{click.actor} approved {click.step}: a second approver is needed"
+        case _:
+            raise Refusal(_refusal(decision.verdict, decision.detail))
+
+
+async def reject(deps: Deps, incident: Incident, click: Click) -> str:
+    if deps.room is None:
+        raise Refusal("approvals need the Slack Web API (SLACK_BOT_TOKEN)")
+    decision = await deps.room.approvals.decide(incident.id, click.step, click.user, approve=False)
+    if decision.verdict is not Verdict.REJECTED:
+        raise Refusal(_refusal(decision.verdict, decision.detail))
+    await deps.room.approvals.settle(incident.id, click.step, f"rejected by {click.actor}")
+    return f"{click.actor} rejected {click.step}: it will not run"
+
+
+def _refusal(verdict: Verdict, detail: str) -> str:
+    return {
+        Verdict.UNKNOWN: "This button does not match a step proposed for this incident.",
+        Verdict.EXPIRED: "This approval expired: ask for the step to be proposed again.",
+        Verdict.USED: f"This approval was already used ({detail}): a click counts once.",
+        Verdict.SAME_USER: "You approved already: a second, different person must approve.",
+    }.get(verdict, f"Not done: {verdict} {detail}")
+
+
+def _job(name: str, act: Act) -> Job:
+    async def run(ctx: dict[str, Any], raw: str) -> str:
+        deps = Deps.from_ctx(ctx)
+        try:
+            click = Click.model_validate_json(raw)
+        except ValidationError:
+            log.error("slack.bad_click", job=name)
+            return "bad click"
+        structlog.contextvars.bind_contextvars(incident=click.incident, click=click.action)
+        try:
+            incident = await deps.store.incident(click.incident)
+            if incident is None:
+                await _tell(deps, click, f"There is no incident {click.incident}.")
+                return "missing"
+            step = f" {click.step}" if click.step else ""
+            await deps.store.record(incident.id, click.actor, f"slack.{click.action}", step.strip())
+            try:
+                line = await act(deps, incident, click)
+            except Refusal as exc:
+                await deps.store.record(incident.id, click.actor, "slack.refused", str(exc))
+                await _tell(deps, click, str(exc))
+                return f"refused: {exc}"
+            mention = ""
+            if click.action == "escalate":
+                policy = deps.config.escalation
+                mention = mentions(role_ids(policy, "escalation_engineer"))
+            await _thread(deps, incident, click, line, mention)
+        except StoreUnavailable as exc:
+            raise Retry(defer=1.0) from exc
+        return line
+
+    run.__name__ = run.__qualname__ = name  # ARQ registers a job under its function's name
+    return run
+
+
+slack_acknowledge = _job("slack_acknowledge", acknowledge)
+slack_approve = _job("slack_approve", approve)
+slack_reject = _job("slack_reject", reject)
+slack_escalate = _job("slack_escalate", escalate)
+slack_resolve = _job("slack_resolve", resolve)
+slack_silence = _job("slack_silence", silence)
+
+SLACK_JOBS: tuple[Job, ...] = (
+    slack_acknowledge,
+    slack_approve,
+    slack_reject,
+    slack_escalate,
+    slack_resolve,
+    slack_silence,
+)
