@@ -93,6 +93,22 @@ class Arrival:
     inhibit_max: Severity = Severity.P0  # ... when at least this severe
 
 
+def group_key(fields: Sequence[str], alert: Alert, found: Classification) -> str:
+    """The incident group of an alert, from PLANTAO_CONFIG `incidents.group_by`: "service",
+    "scenario", "source" or "label:<name>" values joined by "|"."""
+    parts = []
+    for name in fields:
+        if name == "service":
+            parts.append(alert.service)
+        elif name == "scenario":
+            parts.append(found.scenario.value)
+        elif name == "source":
+            parts.append(alert.source.value)
+        else:
+            parts.append(alert.labels.get(name.removeprefix("label:"), ""))
+    return "|".join(parts)
+
+
 def _record(arrival: Arrival) -> dict[str, object]:
     alert, found = arrival.alert, arrival.found
     state = "firing" if alert.firing else "resolved"

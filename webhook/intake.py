@@ -6,27 +6,12 @@ import time
 from collections.abc import Sequence
 
 from core.config import Inhibit, PlantaoConfig
-from core.models import Alert, Classification, Scenario, Severity
+from core.models import Alert, Scenario, Severity
 from core.silences import Silence, Silences, silencer
-from core.store import Arrival
+from core.store import Arrival, group_key
 from webhook.classify import Classifier, default_config
 
 SILENCE_CACHE_S = 1.0  # a silence made through another api process applies within this time
-
-
-def group_key(fields: Sequence[str], alert: Alert, found: Classification) -> str:
-    """The incident group of an alert, from PLANTAO_CONFIG `incidents.group_by`."""
-    parts = []
-    for name in fields:
-        if name == "service":
-            parts.append(alert.service)
-        elif name == "scenario":
-            parts.append(found.scenario.value)
-        elif name == "source":
-            parts.append(alert.source.value)
-        else:
-            parts.append(alert.labels.get(name.removeprefix("label:"), ""))
-    return "|".join(parts)
 
 
 class Intake:

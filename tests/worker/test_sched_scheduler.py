@@ -15,16 +15,14 @@ from core.config import parse_config
 from core.errors import ConfigError
 from core.models import Alert, Classification, Scenario, Severity, Source
 from core.settings import Settings
-from core.store import Store
+from core.store import Store, group_key
 from core.timers import Timer, Timers
 from tests.conftest import MakeClient
 from tests.support.http_recorder import HttpRecorder
 from tests.worker.sched_support import make_rig
-from webhook.intake import group_key as intake_group_key
 from webhook.sources import SOURCES
 from worker import scheduler as scheduler_module
 from worker.duties import DUTIES
-from worker.duties.alerts import group_key
 from worker.duties.context import Duty, DutyContext
 from worker.scheduler import Scheduler
 
@@ -88,11 +86,16 @@ async def test_health_deep_names_the_leader_and_the_age_of_its_lease(
 
 
 @pytest.mark.parametrize(
-    "fields",
-    [["scenario", "service"], ["service"], ["scenario", "service", "label:duty"], ["source"]],
+    ("fields", "key"),
+    [
+        (["scenario", "service"], "api_down|api"),
+        (["service"], "api"),
+        (["scenario", "service", "label:duty"], "api_down|api|checklist"),
+        (["source", "label:missing"], "plantao|"),
+    ],
 )
-def test_duty_alerts_group_like_the_intake(fields: list[str]) -> None:
-    """The worker's copy of the group key agrees with the webhook intake's."""
+def test_duty_alerts_group_by_the_configured_fields(fields: list[str], key: str) -> None:
+    """Alerts plantão raises itself group into incidents like any other (core.store.group_key)."""
     alert = Alert(
         source=Source.PLANTAO,
         fingerprint="plantao:checklist:api:health",
@@ -103,7 +106,7 @@ def test_duty_alerts_group_like_the_intake(fields: list[str]) -> None:
         labels={"duty": "checklist"},
     )
     found = Classification(scenario=Scenario.API_DOWN, severity=Severity.P0, rule="r", why="w")
-    assert group_key(fields, alert, found) == intake_group_key(fields, alert, found)
+    assert group_key(fields, alert, found) == key
 
 
 async def test_plantao_alerts_have_no_webhook_route(

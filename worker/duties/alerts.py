@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from core.config import PlantaoConfig
 from core.models import Alert, Classification, Scenario, Severity, Source
 from core.silences import Silences, silencer
-from core.store import Arrival, IngestResult, Store
+from core.store import Arrival, IngestResult, Store, group_key
 
 
 @dataclass(frozen=True)
@@ -46,22 +46,6 @@ class Raised:
             rule=f"plantao:{self.duty}",
             why=self.why,
         )
-
-
-def group_key(fields: Sequence[str], alert: Alert, found: Classification) -> str:
-    """The incident group, from PLANTAO_CONFIG `incidents.group_by`: the same key as
-    webhook/intake.py `group_key` gives (a test holds them equal; the worker cannot import it)."""
-    parts = []
-    for name in fields:
-        if name == "service":
-            parts.append(alert.service)
-        elif name == "scenario":
-            parts.append(found.scenario.value)
-        elif name == "source":
-            parts.append(alert.source.value)
-        else:
-            parts.append(alert.labels.get(name.removeprefix("label:"), ""))
-    return "|".join(parts)
 
 
 async def raise_alerts(
