@@ -759,7 +759,7 @@ def environment(server: RedisServer | None = None) -> dict[str, Any]:
             "commit": _git("rev-parse", "--short", "HEAD"),
             "dirty": bool(_git("status", "--porcelain")),
         },
-        "command": " ".join([Path(sys.executable).name, "-m", *sys.argv]),
+        "command": " ".join(sys.orig_argv),
     }
 
 

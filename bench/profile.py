@@ -3,6 +3,7 @@
     bench/run profile api --size 1      # the api while wrk posts 1-alert deliveries
     bench/run profile api --size 10
     bench/run profile worker            # the worker at 100 new incidents/s (first_post's load)
+    bench/run profile worker --rate 60 --probe-ms 50   # with 50 ms probes (bench/worker.py's)
 
 Needs py-spy in the venv (`.venv/bin/pip install py-spy`). Samples only while the GIL is
 held (`--gil`), so the shares are shares of the process's Python CPU time, not of waiting.
@@ -58,10 +59,11 @@ API_BUCKETS = [
     ("stdlib asyncio selector loop frames", r"selectors\.py|selector_events\.py"),
 ]
 WORKER_BUCKETS = [
-    ("handle_incident (the job)", r"handle_incident \(worker/jobs\.py"),
-    ("  Slack post through httpx", r"handle_incident.*(WebhookPoster|WebApiPoster)\.post"),
-    ("  diagnose (probes)", r"handle_incident.*diagnose"),
-    ("  Store calls (redis-py)", r"handle_incident.*Store\."),
+    ("handle_incident (the job's own coroutine)", r"handle_incident \(worker/jobs\.py"),
+    ("HTTP through httpx (probes and Slack)", r"httpx/_client\.py"),
+    ("  probes (HttpProbes; gathered in their own tasks)", r"HttpProbes\."),
+    ("  the Slack post", r"(WebhookPoster|WebApiPoster)\.post"),
+    ("Store calls (redis-py)", r"Store\."),
     ("ARQ's own bookkeeping (poll, start, finish)", r"arq/worker\.py"),
     ("structlog", r"structlog"),
     ("stdlib asyncio selector loop frames", r"selectors\.py|selector_events\.py"),
@@ -75,6 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=int, default=8, help="seconds sampled")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (api)")
     p.add_argument("--rate", type=float, default=100.0, help="new incidents/s (worker)")
+    p.add_argument(
+        "--probe-ms",
+        type=float,
+        default=0.0,
+        help="worker: configure services whose probes answer after this long (0: none)",
+    )
     p.add_argument("--top", type=int, default=30, help="inclusive frames to print")
     return p.parse_args(argv)
 
@@ -112,21 +120,29 @@ async def _worker_load(
     server = RedisServer(cleanup)
     api = start_api(cleanup, server.url)
     slack = await StubServer().start()
+    probe = await StubServer(delay_s=args.probe_ms / 1000, answer=b'{"status":"ok"}').start()
+    extra = {"SLACK_WEBHOOK_URL": f"{slack.url}/services/x"}
+    alertname = "HighErrorRate"
+    bodies = BodyMaker(body_template(1, alertname), new_nonce())
+    if args.probe_ms:
+        # every service the load will name gets a url: api_down probes /health and /health/ready
+        alertname = "ServiceDown"
+        nonce = new_nonce()
+        bodies = BodyMaker(body_template(1, alertname), nonce)
+        count = int(args.rate * (args.duration + 3))
+        services = [f"svc-{BodyMaker('', nonce).prefix(i)}" for i in range(count)]
+        config = cleanup.tmp / "plantao.toml"
+        config.write_text("".join(f'[services."{s}"]\nurl = "{probe.url}"\n' for s in services))
+        extra["PLANTAO_CONFIG"] = str(config)
     try:
-        worker = spawn_worker(cleanup, server, SLACK_WEBHOOK_URL=f"{slack.url}/services/x")
+        worker = spawn_worker(cleanup, server, **extra)
         await worker_ready(server, worker)
         client = HttpClient(api.port)
-        await fixed_rate(
-            client, "/webhooks/alertmanager", BodyMaker(body_template(1), new_nonce()), args.rate, 1
-        )
+        await fixed_rate(client, "/webhooks/alertmanager", bodies, args.rate, 1)
         spy = record(worker.process.pid, args.duration, out)
         meter = CpuMeter({"worker": worker.process.pid, "api": api.pid})
         load = await fixed_rate(
-            client,
-            "/webhooks/alertmanager",
-            BodyMaker(body_template(1), new_nonce()),
-            args.rate,
-            args.duration + 1,
+            client, "/webhooks/alertmanager", bodies, args.rate, args.duration + 1
         )
         await client.close()
         await wait_until(lambda: spy.poll() is not None, 60.0, 0.1)
@@ -135,9 +151,11 @@ async def _worker_load(
         worker.stop(5.0)
     finally:
         await slack.close()
+        await probe.close()
     line = (
-        f"worker at {args.rate:g} new incidents/s: CPU {cpu}; "
-        f"{per_incident:.1f} ms of worker CPU per incident"
+        f"worker at {args.rate:g} new incidents/s ({alertname}, probes "
+        f"{f'{args.probe_ms:g} ms' if args.probe_ms else 'not configured'}): CPU {cpu}; "
+        f"{per_incident:.1f} ms of worker CPU per incident; {len(probe.received)} probes"
     )
     return line, spy
 

@@ -73,7 +73,11 @@ async def test_a_failed_deploy_is_rolled_back_once_and_verified(
     events = [e.event for e in await Store(real_redis).timeline("1")]
     assert events.index("step.done") < events.index("step.verified") < events.index("notified")
     # Web API mode: the incident's one top-level message (the rest is its thread)
-    (message,) = [r.json for r in slack.requests if r.json and "thread_ts" not in r.json]
+    (message,) = [
+        r.json
+        for r in slack.requests
+        if r.path.endswith("/chat.postMessage") and r.json and "thread_ts" not in r.json
+    ]
     blocks = json.dumps(message["blocks"])
     assert message["text"].startswith("🟠 P1 · deploy_failed · api")
     assert "[executed] roll back the last deploy of `api`" in blocks
@@ -97,7 +101,11 @@ async def test_a_security_breach_freezes_deploys_and_never_rolls_back(
     assert railway.mutations() == []
     frozen = await Guards(real_redis).frozen()
     assert frozen is not None
-    (message,) = [r.json for r in slack.requests if r.json and "thread_ts" not in r.json]
+    (message,) = [
+        r.json
+        for r in slack.requests
+        if r.path.endswith("/chat.postMessage") and r.json and "thread_ts" not in r.json
+    ]
     blocks = json.dumps(message["blocks"])
     assert "[never]* roll back the last deploy of `api`" in blocks
     assert "freeze deploys" in blocks and "collect evidence" in blocks

@@ -53,7 +53,7 @@ async def test_a_worker_resumes_after_redis_restarts(
         assert not worker.done()
     finally:
         worker.cancel()
-        _, pending = await asyncio.wait([worker], timeout=10)
+        _, pending = await asyncio.wait([worker], timeout=30)
         await api_redis.aclose()
     assert not pending, "the supervised worker did not stop when cancelled"
 
