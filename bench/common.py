@@ -221,20 +221,23 @@ def start_baseline(cleanup: Cleanup, redis_url: str) -> Api:
 
 
 def spawn_worker(
-    cleanup: Cleanup, server: RedisServer, name: str = "worker", **extra: str
+    cleanup: Cleanup, server: RedisServer, name: str = "worker", first: bool = True, **extra: str
 ) -> ManagedProcess:
-    """A `RUN_MODE=worker` process; `await worker_ready(...)` tells when its start-up is done."""
-    server.client.delete("plantao:heartbeat:worker")
+    """A `RUN_MODE=worker` process; `await worker_ready(...)` tells when its start-up is done.
+    `first` forgets earlier workers' heartbeats (pass False for the 2nd, 3rd... of a group)."""
+    if first:
+        server.client.delete("plantao:heartbeat:worker")
     env = plantao_env(server.url, "worker", **extra)
     return cleanup.process(run_plantao(env, logdir=cleanup.tmp / name))
 
 
-async def worker_ready(server: RedisServer, proc: ManagedProcess) -> None:
-    """Wait (without blocking the loop: stubs may be serving) for the worker's first beat."""
+async def worker_ready(server: RedisServer, *procs: ManagedProcess) -> None:
+    """Wait (without blocking the loop: stubs may be serving) for every worker's first beat."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.client.hlen("plantao:heartbeat:worker"):
-        if proc.returncode is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker did not start:\n{proc.output()}")
+    while server.client.hlen("plantao:heartbeat:worker") < len(procs):
+        for proc in procs:
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{proc.output()}")
         await asyncio.sleep(0.02)
 
 

@@ -64,6 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of load not counted")
     p.add_argument("--idle", type=float, default=5.0, help="seconds of idle watching")
     p.add_argument("--max-jobs", type=int, default=20, help="WORKER_MAX_JOBS (shipped: 20)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (shipped: 1)")
     p.add_argument("--quiet-wait", type=float, default=10.0, help="max wait for an idle machine")
     p.add_argument("--quick", action="store_true", help="smoke profile: 1 run x 3 s, 2 s idle")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (logs) at the end")
@@ -72,8 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.duration, args.idle, args.runs = 3.0, 2.0, 1
     if not (0 < args.duration <= 120 and 0 < args.idle <= 60 and 0 < args.rate <= 2000):
         p.error("keep --duration within 120 s, --idle within 60 s and --rate within 2000")
-    if not 1 <= args.runs <= 10:
-        p.error("--runs within 1..10")
+    if not (1 <= args.runs <= 10 and 1 <= args.workers <= 8):
+        p.error("--runs within 1..10, --workers within 1..8")
     return args
 
 
@@ -106,37 +107,43 @@ async def one_run(
     slack = await StubServer().start()
     posts = FirstPosts()
     slack.on_request = posts
-    worker = spawn_worker(
-        cleanup,
-        server,
-        f"worker-{poll}",
-        SLACK_WEBHOOK_URL=f"{slack.url}/services/T0/B0/bench",
-        WORKER_POLL_DELAY_S=str(poll),
-        WORKER_MAX_JOBS=str(args.max_jobs),
-    )
+    workers = [
+        spawn_worker(
+            cleanup,
+            server,
+            f"worker-{poll}-{k}",
+            first=k == 0,
+            SLACK_WEBHOOK_URL=f"{slack.url}/services/T0/B0/bench",
+            WORKER_POLL_DELAY_S=str(poll),
+            WORKER_MAX_JOBS=str(args.max_jobs),
+        )
+        for k in range(args.workers)
+    ]
+    worker_pids = {f"worker{k or ''}": w.process.pid for k, w in enumerate(workers)}
     client = HttpClient(api.port)
     try:
-        await worker_ready(server, worker)
+        await worker_ready(server, *workers)
         await wait_until(lambda: False, 1.0)  # let start-up settle
         idle = None
         if watch_idle:
-            pids = {"worker": worker.process.pid, "redis": server.pid}
-            idle = await idle_cost(server, args.idle, pids)
+            idle = await idle_cost(server, args.idle, {**worker_pids, "redis": server.pid})
         # warm-up (not counted): first requests pay for lazy imports and new connections
         bodies = BodyMaker(body_template(1), new_nonce())
         warm = await fixed_rate(client, PATH, bodies, args.rate, args.warmup)
         await wait_until(lambda: len(posts.at) >= warm.ok, 30.0)
         posts.at.clear()
         quiet = await await_quiet(args.quiet_wait)
-        meter = CpuMeter({"worker": worker.process.pid, "api": api.pid, "redis": server.pid})
+        meter = CpuMeter({**worker_pids, "api": api.pid, "redis": server.pid})
         load_started_ms = time.time_ns() // 1_000_000
         load = await fixed_rate(client, PATH, bodies, args.rate, args.duration)
         drained = await wait_until(lambda: len(posts.at) >= load.ok, 30.0)
         cpu = meter.stop()
+        cpu["workers"] = round(sum(cpu[name] for name in worker_pids), 1)
         await wait_until(lambda: False, 0.5)  # a late duplicate would show up here
     finally:
         await client.close()
-        worker.stop(5.0)
+        for worker in workers:
+            worker.stop(5.0)
         await slack.close()
     latencies = [(posts.at[s] - t) * 1000 for s, t in load.sends.items() if s in posts.at]
     jobs = [r for r in arq_results(server) if r.get("f") == "handle_incident"]
@@ -155,7 +162,7 @@ async def one_run(
         "driver_max_late_ms": round(load.max_late_ms, 2),
         "cpu_pct": cpu,
         "worker_cpu_ms_per_incident": round(
-            cpu["worker"] / 100 * load.duration_s * 1000 / max(1, len(latencies)), 2
+            cpu["workers"] / 100 * load.duration_s * 1000 / max(1, len(latencies)), 2
         ),
         "quiet_before": quiet,
         "idle": idle,
@@ -176,7 +183,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
             print(
                 f"  WORKER_POLL_DELAY_S={poll:g} run {i + 1}: first post p50 {fp['p50']} ms "
                 f"p99 {fp['p99']} ms ({run['posted']}/{run['sent']} posted), worker CPU "
-                f"{run['cpu_pct']['worker']}%, other {run['cpu_pct']['other']}% "
+                f"{run['cpu_pct']['workers']}%, other {run['cpu_pct']['other']}% "
                 f"({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
@@ -186,6 +193,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
             {
                 "poll_delay_s": poll,
                 "max_jobs": args.max_jobs,
+                "workers": args.workers,
                 "first_post_ms": latency_summary(pooled),
                 "p99_by_run": spread([r["first_post_ms"]["p99"] for r in runs]),
                 "sent": sum(r["sent"] for r in runs),
@@ -206,7 +214,7 @@ def build_report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str
             key: spread([r[key]["p50"] for r in s["runs"]])["median"]
             for key in ("queue_wait_ms", "job_run_ms", "ack_ms")
         }
-        cpu = spread([r["cpu_pct"]["worker"] for r in s["runs"]])["median"]
+        cpu = spread([r["cpu_pct"]["workers"] for r in s["runs"]])["median"]
         other = spread([r["cpu_pct"]["other"] for r in s["runs"]])
         rows.append(
             [
@@ -221,7 +229,7 @@ def build_report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str
                 f"{med['ack_ms']:.1f} / {med['queue_wait_ms']:.0f} / {med['job_run_ms']:.0f}",
                 f"{cpu:.0f}%",
                 f"{idle['commands_per_s']:g}",
-                f"{idle['cpu_pct']['worker']:g}%",
+                f"{sum(v for k, v in idle['cpu_pct'].items() if k != 'redis'):g}%",
                 f"{other['median']:.0f}% ({other['max']:.0f}%)",
             ]
         )
@@ -234,9 +242,9 @@ def build_report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str
         "p99 by run",
         "max ms",
         "p50 ack / queue wait / job ms",
-        "worker CPU at 100/s",
+        "workers' CPU at 100/s",
         "idle Redis cmds/s",
-        "idle worker CPU",
+        "idle workers' CPU",
         "other CPU (max)",
     ]
     targets = {}

@@ -55,7 +55,8 @@ API_BUCKETS = [
     ("    of which json.dumps of the records", r"Store\.ingest.*;dumps \(json"),
     ("    of which the redis-py EVALSHA round trip", r"Store\.ingest.*AsyncScript\.__call__"),
     ("  the log line (structlog)", r"receive \(webhook/app\.py[^;]*;[^;]*(structlog|meth)"),
-    ("sync dependency run in a worker thread", r"run_in_threadpool|Thread\._bootstrap"),
+    ("outside the endpoint (server, framework, middleware)", r"^(?!.*receive \(webhook/app\.py)"),
+    ("  the sync dependency's thread hop", r"run_in_threadpool|Thread\._bootstrap"),
     ("stdlib asyncio selector loop frames", r"selectors\.py|selector_events\.py"),
 ]
 WORKER_BUCKETS = [

@@ -6,6 +6,7 @@ import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -190,6 +191,20 @@ class PlantaoConfig(BaseModel):
     rollouts: list[RolloutConfig] = Field(default_factory=list)
     tokens: list[TokenConfig] = Field(default_factory=list)  # operator API (core/tokens.py)
     slack: SlackConfig = Field(default_factory=SlackConfig)
+    # "<scenario>.<Action>" or "*.<Action>" -> auto | approve | never (worker/policies.py)
+    policies: dict[str, Literal["auto", "approve", "never"]] = Field(default_factory=dict)
+
+    @field_validator("policies")
+    @classmethod
+    def _policy_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            scenario, dot, action = key.partition(".")
+            if not dot or not action or (scenario != "*" and scenario not in set(Scenario)):
+                raise ValueError(
+                    f"{key!r}: write <scenario>.<Action> or *.<Action>, e.g. "
+                    '"deploy_failed.RollbackDeploy"'
+                )
+        return value
 
 
 def parse_config(text: str, origin: str) -> PlantaoConfig:

@@ -21,6 +21,7 @@ from core.models import Incident
 from handlers import HANDLERS
 from handlers.actions import describe
 from handlers.types import Policy
+from worker import policies
 from worker.deps import Deps
 from worker.duty_jobs import DUTY_JOBS
 from worker.instrument import instrument
@@ -82,7 +83,7 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
     timeout = deps.settings.job_timeout_s
     try:
         findings = await asyncio.wait_for(handler.diagnose(incident, deps.probes), timeout)
-        steps = handler.plan(incident, findings)
+        steps = policies.apply(deps.config, incident.scenario, handler.plan(incident, findings))
     except Exception as exc:  # noqa: BLE001 - the job layer decides: retry or "handler failed"
         sentry_sdk.capture_exception(exc)
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -21,7 +21,7 @@ from core.store import Store
 from webhook.app import create_app
 from webhook.classify import Classifier
 from webhook.sources import SOURCES
-from worker import operate, ops_cli
+from worker import operate, ops_cli, policies
 from worker.runner import instance_id, run_supervised
 from worker.scheduler import Scheduler
 
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(settings.plantao_config)
         Classifier.from_config(config)  # a bad rule fails here, at start, not at the first alert
+        policies.check(config)
     except ConfigError as exc:
         return _fail(str(exc))
     init_error_reporting(settings)

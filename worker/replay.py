@@ -23,6 +23,7 @@ from handlers import HANDLERS
 from handlers.actions import Advise, HandOver, describe
 from handlers.types import Policy, Step
 from webhook.classify import Classifier
+from worker import policies
 from worker.deps import Deps
 from worker.ledger import Ledger, State, step_key
 from worker.outcome import Code, Outcome, Status
@@ -84,7 +85,9 @@ async def _plan(deps: Deps, incident: Incident) -> tuple[object, list[Step]]:
     findings = await asyncio.wait_for(
         handler.diagnose(incident, deps.probes), deps.settings.job_timeout_s
     )
-    return findings, handler.plan(incident, findings)
+    return findings, policies.apply(
+        deps.config, incident.scenario, handler.plan(incident, findings)
+    )
 
 
 async def _decide(deps: Deps, incident: Incident, step: Step) -> PlannedStep:
