@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
+from typing import cast
 
 import structlog
 import uvicorn
@@ -68,7 +69,7 @@ def swap_request_id_middleware(app: FastAPI) -> None:
     found = [
         m
         for m in app.user_middleware
-        if m.cls is BaseHTTPMiddleware
+        if cast(object, m.cls) is BaseHTTPMiddleware
         and getattr(m.kwargs.get("dispatch"), "__name__", "") == "bind_request_id"
     ]
     if not found:

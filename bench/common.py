@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -40,16 +40,6 @@ MARK = "@@P@@"  # replaced by a per-delivery hex prefix: distinct fingerprints a
 PREFIX_HEX = 14  # nonce (4) + driver (2) + counter (8); + 2 for the alert's index = 16 like AM
 START_TIMEOUT_S = 20.0
 QUIET_PCT = 25.0  # "quiet machine": all processes together below this % of one core
-
-__all__ = [
-    "TOKEN",
-    "HttpClient",
-    "ManagedProcess",
-    "RedisServer",
-    "StubServer",
-    "free_port",
-    "wait_http_ok",
-]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,12 +121,37 @@ class RedisServer:
     def pid(self) -> int:
         return self.process.process.pid
 
+    # typed wrappers: redis-py's sync client is annotated as possibly returning awaitables
+    def zcard(self, key: str) -> int:
+        return int(cast(Any, self.client.zcard(key)))
+
+    def llen(self, key: str) -> int:
+        return int(cast(Any, self.client.llen(key)))
+
+    def hlen(self, key: str) -> int:
+        return int(cast(Any, self.client.hlen(key)))
+
+    def dbsize(self) -> int:
+        return int(cast(Any, self.client.dbsize()))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(key)
+
+    def scan_keys(self, pattern: str = "*") -> list[bytes]:
+        return list(self.client.scan_iter(match=pattern, count=1000))
+
+    def mget(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        return list(cast(Any, self.client.mget(keys)))
+
+    def memory_usage(self, key: bytes) -> int:
+        return int(cast(Any, self.client.memory_usage(key)) or 0)
+
     def flush(self) -> None:
         self.client.flushall()
         self.client.config_resetstat()
 
     def info(self, section: str) -> dict[str, Any]:
-        return dict(self.client.info(section))
+        return dict(cast(Mapping[str, Any], self.client.info(section)))
 
     def command_calls(self) -> dict[str, int]:
         """Calls so far per command (INFO commandstats), e.g. {"evalsha": 120, ...}."""
@@ -226,7 +241,7 @@ def spawn_worker(
     """A `RUN_MODE=worker` process; `await worker_ready(...)` tells when its start-up is done.
     `first` forgets earlier workers' heartbeats (pass False for the 2nd, 3rd... of a group)."""
     if first:
-        server.client.delete("plantao:heartbeat:worker")
+        server.delete("plantao:heartbeat:worker")
     env = plantao_env(server.url, "worker", **extra)
     return cleanup.process(run_plantao(env, logdir=cleanup.tmp / name))
 
@@ -234,7 +249,7 @@ def spawn_worker(
 async def worker_ready(server: RedisServer, *procs: ManagedProcess) -> None:
     """Wait (without blocking the loop: stubs may be serving) for every worker's first beat."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while server.client.hlen("plantao:heartbeat:worker") < len(procs):
+    while server.hlen("plantao:heartbeat:worker") < len(procs):
         for proc in procs:
             if proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{proc.output()}")
@@ -651,10 +666,10 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: fl
 
 def arq_results(server: RedisServer, pattern: str = "arq:result:*") -> list[dict[str, Any]]:
     """ARQ's kept results (JSON here): enqueue (et), start (st) and finish (ft) times in ms."""
-    keys = list(server.client.scan_iter(match=pattern, count=1000))
+    keys = server.scan_keys(pattern)
     out: list[dict[str, Any]] = []
     for start in range(0, len(keys), 500):
-        for raw in server.client.mget(keys[start : start + 500]):
+        for raw in server.mget(keys[start : start + 500]):
             if raw is not None:
                 out.append(json.loads(raw))
     return out

@@ -127,8 +127,8 @@ def wrk(port: int, template: Path, seconds: int, connections: int) -> dict[str, 
 def stored(server: RedisServer, app: str) -> int:
     """What the app holds in Redis: plantão's incidents (one per delivery), baseline's bodies."""
     if app.startswith("plantao"):
-        return int(server.client.zcard("plantao:incidents"))
-    return int(server.client.llen("baseline:alerts"))
+        return int(server.zcard("plantao:incidents"))
+    return int(server.llen("baseline:alerts"))
 
 
 def one_run(

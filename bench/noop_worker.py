@@ -25,7 +25,7 @@ async def noop(ctx: dict[str, Any], *args: str) -> str:
 
 def build(redis_url: str, poll_delay_s: float, max_jobs: int) -> Worker:
     return Worker(
-        functions=[func(noop, name=FUNCTION)],  # type: ignore[arg-type]
+        functions=[func(noop, name=FUNCTION)],
         queue_name=QUEUE_NAME,
         redis_pool=connect(redis_url),
         max_jobs=max_jobs,

@@ -136,7 +136,7 @@ async def _worker_load(
         config.write_text("".join(f'[services."{s}"]\nurl = "{probe.url}"\n' for s in services))
         extra["PLANTAO_CONFIG"] = str(config)
     try:
-        worker = spawn_worker(cleanup, server, **extra)
+        worker = spawn_worker(cleanup, server, "worker", True, **extra)
         await worker_ready(server, worker)
         client = HttpClient(api.port)
         await fixed_rate(client, "/webhooks/alertmanager", bodies, args.rate, 1)

@@ -118,7 +118,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
         bodies = [maker.next()[1] for _ in range(args.fingerprints)]
         before = {
             **redis_memory(server),
-            "redis_keys": int(server.client.dbsize()),
+            "redis_keys": server.dbsize(),
             "api_rss_kb": proc_status_kb(api.pid, "VmRSS"),
             "worker_rss_kb": proc_status_kb(worker.process.pid, "VmRSS"),
         }
@@ -131,15 +131,15 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
         busy = meter.stop()
 
         def drained() -> bool:
-            incidents = int(server.client.zcard("plantao:incidents"))
-            return len(posts) >= incidents and int(server.client.zcard("arq:queue")) == 0
+            incidents = int(server.zcard("plantao:incidents"))
+            return len(posts) >= incidents and int(server.zcard("arq:queue")) == 0
 
         ok = await wait_until(drained, 60.0, 0.005)
         drain_s = time.perf_counter() - t0
         await asyncio.sleep(2.0)  # anything posted twice would arrive now
         after = {
             **redis_memory(server),
-            "redis_keys": int(server.client.dbsize()),
+            "redis_keys": server.dbsize(),
             "api_rss_kb": proc_status_kb(api.pid, "VmRSS"),
             "worker_rss_kb": proc_status_kb(worker.process.pid, "VmRSS"),
         }
@@ -147,7 +147,7 @@ async def measure(args: argparse.Namespace, cleanup: Cleanup) -> dict[str, Any]:
             "api_peak_rss_kb": proc_status_kb(api.pid, "VmHWM"),
             "worker_peak_rss_kb": proc_status_kb(worker.process.pid, "VmHWM"),
         }
-        incidents = int(server.client.zcard("plantao:incidents"))
+        incidents = int(server.zcard("plantao:incidents"))
         kinds = memory_by_kind(server)
         worker.stop(5.0)
     finally:
@@ -187,11 +187,11 @@ def redis_memory(server: RedisServer) -> dict[str, int]:
 def memory_by_kind(server: RedisServer) -> dict[str, dict[str, int]]:
     """MEMORY USAGE summed per key shape (ids replaced by *), largest first."""
     kinds: dict[str, dict[str, int]] = {}
-    for key in server.client.scan_iter(count=1000):
+    for key in server.scan_keys():
         shape = re.sub(r"svc-[0-9a-f]+|[0-9a-f]{16,}|\d+", "*", key.decode(errors="replace"))
         kind = kinds.setdefault(shape, {"keys": 0, "bytes": 0})
         kind["keys"] += 1
-        kind["bytes"] += int(server.client.memory_usage(key) or 0)
+        kind["bytes"] += server.memory_usage(key)
     return dict(sorted(kinds.items(), key=lambda kv: -kv[1]["bytes"]))
 
 

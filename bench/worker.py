@@ -27,7 +27,6 @@ from bench.common import (
     Cleanup,
     CpuMeter,
     HttpClient,
-    ManagedProcess,
     RedisServer,
     StubServer,
     arq_results,
@@ -39,7 +38,6 @@ from bench.common import (
     new_nonce,
     noise_note,
     run_uvloop,
-    spawn,
     spawn_worker,
     spread,
     start_api,
@@ -49,6 +47,7 @@ from bench.common import (
     write_results,
 )
 from core.queue import connect
+from tests.support.processes import ManagedProcess, spawn
 
 PATH = "/webhooks/alertmanager"
 PROBES_PER_INCIDENT = 2  # handlers/api_down.py: /health and /health/ready, concurrently
@@ -130,7 +129,7 @@ async def plantao_run(
 ) -> dict[str, Any]:
     server.flush()
     await prefill(api_port, bodies)
-    queued = int(server.client.zcard("arq:queue"))
+    queued = int(server.zcard("arq:queue"))
     quiet = await await_quiet(args.quiet_wait)
     slack.received.clear()
     probe.received.clear()
@@ -172,7 +171,7 @@ async def noop_run(
     argv = [sys.executable, "-m", "bench.noop_worker"]
     proc = cleanup.process(spawn(argv, env, cwd=REPO, logdir=cleanup.tmp / f"noop-{max_jobs}"))
     try:
-        cpu = await drain(server, proc, lambda: server.client.zcard("arq:queue") == 0, 60.0)
+        cpu = await drain(server, proc, lambda: server.zcard("arq:queue") == 0, 60.0)
     finally:
         proc.stop(5.0)
     out = rate_of(arq_results(server), "noop")
