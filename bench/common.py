@@ -824,3 +824,15 @@ def run_uvloop(coro: Any) -> Any:
     import uvloop
 
     return uvloop.run(coro)
+
+
+def publish(name: str, report: Mapping[str, Any]) -> Path:
+    """Write a benchmark's JSON results and print its table and target verdicts."""
+    path = write_results(name, report)
+    print()
+    print(report["table"])
+    print()
+    for line in report["targets"].values():
+        print(line)
+    print(f"\nresults: {path}")
+    return path

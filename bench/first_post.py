@@ -38,6 +38,7 @@ from bench.common import (
     latency_summary,
     new_nonce,
     noise_note,
+    publish,
     run_uvloop,
     slack_service,
     spawn_worker,
@@ -47,7 +48,6 @@ from bench.common import (
     verdict,
     wait_until,
     worker_ready,
-    write_results,
 )
 
 PATH = "/webhooks/alertmanager"
@@ -278,13 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     with Cleanup("first_post", keep=args.keep) as cleanup:
         measured = run_uvloop(measure(args, cleanup))
     report = build_report(args, measured)
-    path = write_results("first_post", report)
-    print()
-    print(report["table"])
-    print()
-    for line in report["targets"].values():
-        print(line)
-    print(f"\nresults: {path}")
+    publish("first_post", report)
     return 0
 
 

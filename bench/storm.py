@@ -37,6 +37,7 @@ from bench.common import (
     new_nonce,
     noise_note,
     proc_status_kb,
+    publish,
     run_uvloop,
     slack_service,
     spawn_worker,
@@ -45,7 +46,6 @@ from bench.common import (
     verdict,
     wait_until,
     worker_ready,
-    write_results,
 )
 
 PATH = "/webhooks/alertmanager"
@@ -260,13 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     with Cleanup("storm", keep=args.keep) as cleanup:
         measured = run_uvloop(measure(args, cleanup))
     report = build_report(args, measured)
-    path = write_results("storm", report)
-    print()
-    print(report["table"])
-    print()
-    for line in report["targets"].values():
-        print(line)
-    print(f"\nresults: {path}")
+    publish("storm", report)
     return 0
 
 
