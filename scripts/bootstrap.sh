@@ -7,6 +7,9 @@ PYTHON=${PYTHON:-python3}
 STAMP="$VENV/.plantao-installed"
 extras=${PLANTAO_EXTRAS:-}
 want=$(cat "$ROOT/pyproject.toml" | cksum | cut -d' ' -f1)-$extras
+# one set-up at a time: ./test and ./plantao started together must not race on pip
+exec 9>"$ROOT/.venv.lock"
+flock 9 2>/dev/null || true
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
     echo "plantão needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2; exit 1; }
@@ -18,3 +21,4 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT${extras:+[$extras]}" >&2
   echo "$want" > "$STAMP"
 fi
+exec 9>&-
