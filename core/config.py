@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,7 @@ from core.duty_config import (
     RolloutConfig,
     Rotations,
     SchedulerConfig,
+    move_deprecated_rollout_keys,
 )
 from core.errors import ConfigError
 from core.models import Scenario, Severity, Source
@@ -57,6 +59,7 @@ class ServiceConfig(BaseModel):
     llm_models_url: str | None = None  # 004 S3: GET the provider's models list with the key
     llm_api_key: SecretStr | None = None  # never logged; sent only to llm_models_url
     rollout_status_url: str | None = None  # 000 §9.5: {"currentPhase", "metrics.errorRate"}
+    rollout_status_token: SecretStr | None = None  # bearer token, sent only to rollout_status_url
     rollout_action_url: str | None = None  # 000 §9.7: POST {"action": "rollback_phase"|"disable"}
 
     def endpoint(self, path: str) -> str | None:
@@ -194,6 +197,36 @@ class PlantaoConfig(BaseModel):
     # "<scenario>.<Action>" or "*.<Action>" -> auto | approve | never (worker/policies.py)
     policies: dict[str, Literal["auto", "approve", "never"]] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_rollout_keys(cls, data: object) -> object:
+        return move_deprecated_rollout_keys(data)
+
+    @field_validator("rollouts")
+    @classmethod
+    def _rollouts_name_services(
+        cls, value: list[RolloutConfig], info: ValidationInfo
+    ) -> list[RolloutConfig]:
+        if "services" not in info.data:
+            return value  # the services are wrong already: that error says it
+        services: dict[str, ServiceConfig] = info.data["services"]
+        seen: set[str] = set()
+        for rollout in value:
+            svc = services.get(rollout.service)
+            if svc is None or svc.rollout_status_url is None:
+                raise ValueError(
+                    f"service {rollout.service!r} has no rollout_status_url: give it in "
+                    f"[services.{rollout.service}]"
+                )
+            if rollout.service in seen:
+                raise ValueError(f"service {rollout.service!r} is named twice: one per service")
+            seen.add(rollout.service)
+        return value
+
+    def rollout_of(self, service: str) -> RolloutConfig | None:
+        """The watched rollout of `service` ([[rollouts]]), if any."""
+        return next((r for r in self.rollouts if r.service == service), None)
+
     @field_validator("policies")
     @classmethod
     def _policy_keys(cls, value: dict[str, str]) -> dict[str, str]:
@@ -220,7 +253,8 @@ def parse_config(text: str, origin: str) -> PlantaoConfig:
         for e in exc.errors():
             line = _line_of(text, e["loc"])
             where = f"{origin}:{line}" if line else origin
-            problems.append(f"{where}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}")
+            place = ".".join(str(p) for p in e["loc"])
+            problems.append(f"{where}: {place + ': ' if place else ''}{e['msg']}")
         raise ConfigError("; ".join(problems)) from exc
 
 

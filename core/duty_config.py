@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import structlog
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,6 +22,7 @@ from pydantic import (
 from core.cron import check_cron
 from core.models import Severity
 
+log = structlog.get_logger()
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")  # users U…/W…, user groups S… (Slack's own ids)
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -198,13 +200,70 @@ PHASE_MAX_ERROR_RATE = {"alpha": 5.0, "beta": 2.0, "ga": 1.0}  # runbook 000 §9
 
 
 class RolloutConfig(BaseModel):
-    """A staged rollout to watch: its status API answers `currentPhase` and `metrics.errorRate`
-    (percent), runbook 000 §9.5."""
+    """A staged rollout the watchdog polls (runbook 000 §9): the status API is the named
+    service's `rollout_status_url` (+ `rollout_status_token`), the one the rollout_regression
+    handler reads too; this table turns the watch on and sets the phases' limits."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    feature: str = Field(min_length=1)
-    service: str = Field(min_length=1)  # the service an incident is opened on
-    status_url: str = Field(min_length=1)
-    bearer_token: SecretStr | None = None
+    service: str = Field(min_length=1)  # a [services.<name>] with rollout_status_url
+    feature: str = ""  # the flag's name in Slack; default: the status API's featureKey
+    # percent per phase; phases not given keep the runbook's limit
     max_error_rate_pct: dict[str, float] = Field(default_factory=lambda: dict(PHASE_MAX_ERROR_RATE))
+
+    @field_validator("max_error_rate_pct")
+    @classmethod
+    def _over_runbook(cls, value: dict[str, float]) -> dict[str, float]:
+        return {**PHASE_MAX_ERROR_RATE, **{k.lower(): v for k, v in value.items()}}
+
+
+# [[rollouts]] keys of the first spelling -> the service key that replaced them
+DEPRECATED_ROLLOUT_KEYS = {
+    "status_url": "rollout_status_url",
+    "bearer_token": "rollout_status_token",
+}
+
+
+def move_deprecated_rollout_keys(data: object) -> object:
+    """PLANTAO_CONFIG as read, with `[[rollouts]] status_url` / `bearer_token` (deprecated)
+    moved to the named service's `rollout_status_url` / `rollout_status_token`. A value that
+    differs from one the service already has is an error naming both places."""
+    if not isinstance(data, dict) or not isinstance(data.get("rollouts"), list):
+        return data
+    services = dict(data.get("services") or {})
+    rollouts = []
+    for n, rollout in enumerate(data["rollouts"]):
+        if not isinstance(rollout, dict) or not DEPRECATED_ROLLOUT_KEYS.keys() & rollout.keys():
+            rollouts.append(rollout)
+            continue
+        rollout = dict(rollout)
+        name = rollout.get("service")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"rollouts.{n}: give `service`, the service whose status API it is")
+        service = services.get(name) or {}
+        if isinstance(service, BaseModel):
+            service = service.model_dump(exclude_unset=True)
+        if not isinstance(service, dict):
+            return data  # not a table: validating [services] says so
+        service = dict(service)
+        for old, new in DEPRECATED_ROLLOUT_KEYS.items():
+            if old not in rollout:
+                continue
+            value = rollout.pop(old)
+            have = service.get(new)
+            if have is not None and _plain(have) != _plain(value):
+                raise ValueError(
+                    f"rollouts.{n}.{old} (deprecated) differs from services.{name}.{new}: "
+                    f"keep only services.{name}.{new} (one staged rollout per service)"
+                )
+            service[new] = value
+            log.warning(
+                "config.deprecated", key=f"rollouts.{n}.{old}", use=f"services.{name}.{new}"
+            )
+        services[name] = service
+        rollouts.append(rollout)
+    return {**data, "services": services, "rollouts": rollouts}
+
+
+def _plain(value: object) -> object:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value

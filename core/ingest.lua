@@ -97,8 +97,22 @@ local function inhibitor_of(a)
   return nil
 end
 
+local mitigated = {}
+-- Time to mitigate of an incident that resolved by itself: observed once per incident (the
+-- `mitigated_at` field, which a responder's move to monitoring or resolved sets too, in
+-- core/metrics.py), and never after monitoring, which was its mitigation.
+local function mitigation(id, prior)
+  local key = ikey(id)
+  if prior ~= 'monitoring' and redis.call('HSETNX', key, 'mitigated_at', now) == 1 then
+    local first = tonumber(redis.call('HGET', key, 'first_seen'))
+    local seconds = math.max(0, (tonumber(now) - first) / 1000)
+    table.insert(mitigated, {id = id, severity = redis.call('HGET', key, 'severity'), seconds = seconds})
+  end
+end
+
 local function resolve(id, a)
   local key = ikey(id)
+  mitigation(id, redis.call('HGET', key, 'state'))
   redis.call('HSET', key, 'state', 'resolved', 'resolved_at', now)
   local group = redis.call('HGET', key, 'group')
   if redis.call('GET', P .. 'open:' .. group) == id then
@@ -221,4 +235,5 @@ for _, a in ipairs(records) do
 end
 
 counts.incidents = touched
+counts.mitigated = mitigated
 return cjson.encode(counts)

@@ -21,7 +21,7 @@ import structlog
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from core.models import Incident, IncidentState
+from core.models import Incident, IncidentState, Severity
 
 log = structlog.get_logger()
 COUNTERS_KEY = "plantao:metrics:counters"
@@ -57,7 +57,10 @@ METRICS: dict[str, Metric] = {
         "From first alert to acknowledgement, by severity", "histogram", HUMAN_BUCKETS
     ),
     "plantao_time_to_mitigate_seconds": Metric(
-        "From first alert to monitoring (or resolved), by severity", "histogram", HUMAN_BUCKETS
+        "From first alert to its first monitoring or resolution (by a person or by its alerts), "
+        "by severity",
+        "histogram",
+        HUMAN_BUCKETS,
     ),
 }
 
@@ -112,8 +115,27 @@ async def observe_transition(redis: ArqRedis, before: Incident, after: Incident)
     mitigated = after.state is IncidentState.MONITORING or (
         after.state is IncidentState.RESOLVED and before.state is not IncidentState.MONITORING
     )
-    if mitigated:
-        await observe(redis, "plantao_time_to_mitigate_seconds", _since(after, now), labels)
+    if mitigated and await _first_mitigation(redis, after.id, now):
+        await observe_mitigated(redis, after.severity, _since(after, now))
+
+
+async def observe_mitigated(redis: ArqRedis, severity: Severity, seconds: float) -> None:
+    """One incident's time to mitigate: by a responder or job (above), or by itself when its
+    alerts resolved (core/ingest.lua, which claims `mitigated_at` the same way)."""
+    labels = {"severity": severity.value}
+    await observe(redis, "plantao_time_to_mitigate_seconds", seconds, labels)
+
+
+async def _first_mitigation(redis: ArqRedis, incident_id: str, now: datetime) -> bool:
+    """Claim the incident's one time-to-mitigate observation (monitoring -> mitigating ->
+    monitoring, or a reopened incident, is not mitigated twice)."""
+    at_ms = int(now.timestamp() * 1000)
+    try:
+        key = f"plantao:incident:{incident_id}"
+        return bool(await redis.hsetnx(key, "mitigated_at", str(at_ms)))  # type: ignore[misc]
+    except (RedisError, OSError) as exc:
+        log.warning("metrics.lost", metric="plantao_time_to_mitigate_seconds", error=str(exc))
+        return False
 
 
 def _since(incident: Incident, at: datetime) -> float:

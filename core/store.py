@@ -1,7 +1,8 @@
 """The Redis-backed incident store: atomic intake, incidents, timelines, notices, dead letters.
 
 Key layout (all under `plantao:`; schema 2; everything survives a restart of every process):
-  incident:{id}              hash   the incident (see core.models.Incident); `link:{source}` fields
+  incident:{id}              hash   the incident (see core.models.Incident); `link:{source}` fields;
+                                    `mitigated_at` once its time to mitigate was observed
   incident:{id}:timeline     list   JSON TimelineEntry, capped at the newest `timeline_max` entries
   incident:{id}:firing       set    fingerprints of its alerts still firing
   incident:{id}:flapping     string set while a reopened incident is inside its flapping window
@@ -33,7 +34,7 @@ from redis.exceptions import RedisError
 
 from core.errors import InvalidTransition, StoreUnavailable, UnknownIncident
 from core.lifecycle import refusal
-from core.metrics import observe_transition
+from core.metrics import observe_mitigated, observe_transition
 from core.models import (
     Alert,
     Classification,
@@ -191,6 +192,8 @@ class Store:
             raw = await self._ingest(keys=[], args=[*args, records])
         out = json.loads(raw)
         touched = out["incidents"] if isinstance(out["incidents"], list) else []
+        for item in out["mitigated"] if isinstance(out["mitigated"], list) else []:
+            await observe_mitigated(self.redis, Severity(item["severity"]), float(item["seconds"]))
         return IngestResult(
             accepted=int(out["accepted"]),
             duplicates=int(out["duplicates"]),

@@ -29,7 +29,9 @@ async def diagnose(incident: Incident, probes: Probes) -> Findings:
 
 def plan(incident: Incident, found: Findings) -> list[Step]:
     r = found.rollout
-    limit = PHASE_ERROR_RATE_MAX.get(r.phase or "")
+    limit = r.max_error_rate_pct  # PLANTAO_CONFIG's [[rollouts]], as the watchdog's
+    if limit is None:
+        limit = PHASE_ERROR_RATE_MAX.get(r.phase or "")
     if r.ran and limit is not None and r.error_rate_pct is not None:
         seen = f"{r.phase} error rate {r.error_rate_pct:g} % against {limit:g} %"
         if r.error_rate_pct <= limit:

@@ -158,6 +158,7 @@ class RolloutCheck:
     phase: str | None = None  # lower-cased: alpha / beta / ga
     error_rate_pct: float | None = None
     error: str | None = None
+    max_error_rate_pct: float | None = None  # the phase's limit ([[rollouts]] or 000 §9.1)
 
     @property
     def ran(self) -> bool:

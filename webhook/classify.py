@@ -72,7 +72,7 @@ def _compile(rule: Rule) -> _Compiled:
 
 @lru_cache(maxsize=1)
 def default_config() -> PlantaoConfig:
-    """The shipped rules data: classification rules and inhibition."""
+    """The shipped classification rules (the shipped inhibition is in core/admission.py)."""
     return parse_config(DEFAULT_RULES_FILE.read_text(encoding="utf-8"), str(DEFAULT_RULES_FILE))
 
 

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from core.config import PlantaoConfig, ServiceConfig
+from core.duty_config import PHASE_MAX_ERROR_RATE
 from core.errors import PlantaoError, PlatformRefused, PlatformUnavailable
 from core.settings import Settings
 from core.store import Store
@@ -248,13 +249,15 @@ class HttpProbes:
         return LlmCheck(verdict, url, status, latency)
 
     async def rollout(self, service: str) -> RolloutCheck:
-        """Read the staged-rollout status API (000 §9.5): current phase and error rate."""
+        """Read the staged-rollout status API (000 §9.5): current phase and error rate, with the
+        phase's limit. The rollout watchdog reads it through this probe too."""
         svc = self._service(service)
         if svc is None or svc.rollout_status_url is None:
             return RolloutCheck(None, error=f"service {service!r} has no rollout_status_url")
-        url = svc.rollout_status_url
+        url, token = svc.rollout_status_url, svc.rollout_status_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else None
         try:
-            response, _ = await self._get(url)
+            response, _ = await self._get(url, headers)
         except httpx.HTTPError as exc:
             return RolloutCheck(url, error=_why(exc))
         if not 200 <= response.status_code < 300:
@@ -264,7 +267,11 @@ class HttpProbes:
         except ValidationError as exc:
             return RolloutCheck(url, error=f"unexpected answer: {exc}"[:ERROR_EXCERPT])
         phase, rate = status.currentPhase.lower(), status.metrics.errorRate
-        return RolloutCheck(url, status.featureKey, phase, rate)
+        watched = self._config.rollout_of(service)
+        limits = watched.max_error_rate_pct if watched else PHASE_MAX_ERROR_RATE
+        return RolloutCheck(
+            url, status.featureKey, phase, rate, max_error_rate_pct=limits.get(phase)
+        )
 
 
 def _summary(source: str, deployments: list[Deployment]) -> DeployCheck:

@@ -64,10 +64,10 @@ async def test_the_checklist_posts_one_summary_at_nine_with_every_item(
 async def test_failed_items_open_incidents_and_pass_the_next_day_to_resolve_them(
     real_redis: ArqRedis, make_recorder: Recorders, make_settings: SettingsMaker
 ) -> None:
-    """Health and docs down (api_down P0), backup 30 h old (P2), 3.5 % errors (error_rate_spike
-    P1): three incidents, named in the summary; the next day's passing checks resolve them."""
+    """Docs down (api_down P2), backup 30 h old (P2), 3.5 % errors (error_rate_spike P1): three
+    incidents, named in the summary; the next day's passing checks resolve them."""
     rig, docs, backup, errors = await rig_with_checks(real_redis, make_recorder, make_settings)
-    rig.service.respond(503, "down")
+    rig.service.respond(200, "ok")
     docs.respond(404, "no docs")
     backup.respond(200, {"lastBackupAt": (NINE - timedelta(hours=30)).isoformat()})
     errors.respond(200, {"errorRate": 3.5})
@@ -75,23 +75,53 @@ async def test_failed_items_open_incidents_and_pass_the_next_day_to_resolve_them
     await rig.round(NINE)
     await rig.drain()
     [summary] = rig.matching("Daily checklist")
-    assert summary == "Daily checklist 2025-03-12: 0 of 4 checks passed"
+    assert summary == "Daily checklist 2025-03-12: 1 of 4 checks passed"
     found = await rig.store.incidents(await rig.store.open_incident_ids())
     kinds = sorted((i.scenario, i.severity) for i in found)
     assert kinds == [
-        (Scenario.API_DOWN, Severity.P0),
+        (Scenario.API_DOWN, Severity.P2),
         (Scenario.ERROR_RATE_SPIKE, Severity.P1),
         (Scenario.UNKNOWN, Severity.P2),
     ]
     assert all(i.rule == "plantao:checklist" and "runbook 000 §7" in i.why for i in found)
     assert len(rig.texts()) == 4  # the summary and one message per incident
-    rig.service.respond(200, "ok")
     docs.respond(200, "docs")
     all_pass(backup, errors, NINE + DAY)
     await rig.round(NINE + DAY)
     await rig.drain()
     assert await rig.store.open_incident_ids() == []
     assert len(rig.matching("Resolved:")) == 3
+
+
+async def test_a_failed_health_check_inhibits_the_error_rate_failure_of_its_service(
+    real_redis: ArqRedis, make_recorder: Recorders, make_settings: SettingsMaker
+) -> None:
+    """Health down (api_down P0) with 3.5 % errors: the error rate is a symptom (the shipped
+    inhibition, as for a webhook's alert): it joins the outage's timeline, no incident of its
+    own; docs down joins the outage's group."""
+    rig, docs, backup, errors = await rig_with_checks(real_redis, make_recorder, make_settings)
+    rig.service.respond(503, "down")
+    docs.respond(404, "no docs")
+    all_pass(backup, errors, NINE)
+    errors.respond(200, {"errorRate": 3.5})
+    await rig.round(BEFORE_NINE)
+    await rig.round(NINE)
+    await rig.drain()
+    [outage] = await rig.store.incidents(await rig.store.open_incident_ids())
+    assert (outage.scenario, outage.severity, outage.suppressed) == (
+        Scenario.API_DOWN,
+        Severity.P0,
+        1,
+    )
+    events = [f"{e.event} {e.detail}" for e in await rig.store.timeline(outage.id)]
+    assert any(e.startswith("alert.suppressed error_rate_spike on api") for e in events)
+    assert len(rig.texts()) == 2  # the summary and the outage's message
+    rig.service.respond(200, "ok")
+    docs.respond(200, "docs")
+    all_pass(backup, errors, NINE + DAY)
+    await rig.round(NINE + DAY)
+    await rig.drain()
+    assert await rig.store.open_incident_ids() == []
 
 
 async def test_a_checklist_missed_while_down_runs_once_on_start_marked_late(

@@ -14,6 +14,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from core.config import PlantaoConfig, ServiceConfig
+from core.duty_config import RolloutConfig
 from core.store import P, Store
 from handlers.types import Endpoint, LlmVerdict
 from tests.conftest import REDIS_TEST_URL
@@ -267,7 +268,8 @@ async def test_llm_unreachable_and_unconfigured_say_so(refusing_port: int) -> No
 
 
 async def test_rollout_status_reads_phase_and_error_rate(recorder: HttpRecorder) -> None:
-    """currentPhase (lower-cased), metrics.errorRate and featureKey come from the status API."""
+    """currentPhase (lower-cased), metrics.errorRate and featureKey come from the status API,
+    with the runbook's limit for the phase (beta 2 %) when [[rollouts]] does not set one."""
     recorder.respond(
         200, {"featureKey": "new_dashboard", "currentPhase": "Beta", "metrics": {"errorRate": 3.2}}
     )
@@ -278,6 +280,24 @@ async def test_rollout_status_reads_phase_and_error_rate(recorder: HttpRecorder)
         "beta",
         3.2,
     )
+    assert found.max_error_rate_pct == 2.0
+    assert "authorization" not in recorder.requests[0].headers  # no token configured
+
+
+async def test_rollout_status_sends_the_token_and_reads_the_configured_limit(
+    recorder: HttpRecorder,
+) -> None:
+    """`rollout_status_token` goes as a bearer token; the phase's limit is the [[rollouts]]
+    entry's for the service (the watchdog judges by the same one)."""
+    recorder.respond(200, {"currentPhase": "alpha", "metrics": {"errorRate": 6.0}})
+    service = ServiceConfig(rollout_status_url=recorder.url, rollout_status_token="admin-token")
+    config = PlantaoConfig(
+        services={"api": service},
+        rollouts=[RolloutConfig(service="api", max_error_rate_pct={"alpha": 7.5})],
+    )
+    found = await HttpProbes(config, httpx.AsyncClient(), 1.0, 1).rollout("api")
+    assert (found.phase, found.error_rate_pct, found.max_error_rate_pct) == ("alpha", 6.0, 7.5)
+    assert recorder.requests[0].headers["authorization"] == "Bearer admin-token"
 
 
 @pytest.mark.parametrize(

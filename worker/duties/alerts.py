@@ -1,15 +1,17 @@
 """Alerts plantão raises itself (checklist, rollouts, post-deploy checks), through the normal
-intake: classified explicitly, grouped and silenced as any alert, then `Store.ingest`."""
+intake: classified explicitly, then grouped, silenced and inhibited as any alert
+(core/admission.py, the webhook intake's own rules), then `Store.ingest`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.admission import admit, inhibitors
 from core.config import PlantaoConfig
 from core.models import Alert, Classification, Scenario, Severity, Source
-from core.silences import Silences, silencer
-from core.store import Arrival, IngestResult, Store, group_key
+from core.silences import Silences
+from core.store import IngestResult, Store
 
 
 @dataclass(frozen=True)
@@ -51,17 +53,11 @@ class Raised:
 async def raise_alerts(
     store: Store, config: PlantaoConfig, raised: Sequence[Raised]
 ) -> IngestResult:
-    """Ingest the duty's alerts as one delivery: silences and maintenance windows apply."""
+    """Ingest the duty's alerts as one delivery: silences, maintenance windows and inhibition
+    apply as they do to a webhook's alerts."""
     silences = await Silences(store.redis).active() if raised else []
-    arrivals = []
-    for item in raised:
-        alert, found = item.alert(), item.classification()
-        arrivals.append(
-            Arrival(
-                alert=alert,
-                found=found,
-                group=group_key(config.incidents.group_by, alert, found),
-                silenced_by=silencer(silences, config.maintenance, alert, found),
-            )
-        )
+    inhibiting = inhibitors(config)
+    arrivals = [
+        admit(config, inhibiting, silences, item.alert(), item.classification()) for item in raised
+    ]
     return await store.ingest(arrivals)

@@ -72,9 +72,10 @@ async def _verdict(deps: Deps, service: str, deploy: str, check: HttpCheck, fina
         return "passed: /health/deep 200"
     if final:
         why = f"/health/deep not 200 after the verification window ({check.describe()})"
-        await raise_alerts(
-            deps.store, deps.config, [_raised(service, deploy, Scenario.DEPLOY_FAILED, True, why)]
-        )
+        raised = [_raised(service, deploy, Scenario.DEPLOY_FAILED, True, why)]
+        taken = await raise_alerts(deps.store, deps.config, raised)
+        if taken.suppressed:  # an open outage of the service inhibits it (PLANTAO_CONFIG)
+            return f"failed: deploy_failed inhibited by incident {', '.join(taken.incidents)}"
         return "failed: deploy_failed opened"
     return ""
 

@@ -1,6 +1,7 @@
-"""The rollout watchdog (runbook 000 §9): poll each configured staged rollout's status API; a
-phase whose error rate exceeds its limit (alpha 5 %, beta 2 %, GA 1 %) opens rollout_regression,
-and a later poll under the limit resolves it."""
+"""The rollout watchdog (runbook 000 §9): poll the status API of each service named in
+[[rollouts]] (its `rollout_status_url`, through the same probe the rollout_regression handler
+uses); a phase whose error rate exceeds its limit (alpha 5 %, beta 2 %, GA 1 %, or the
+[[rollouts]] entry's) opens rollout_regression, and a later poll under the limit resolves it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 from datetime import datetime, timedelta
 
 import structlog
-from pydantic import BaseModel, ValidationError
 
 from core.duty_config import RolloutConfig
 from core.models import Scenario, Severity
@@ -17,50 +17,33 @@ from worker.deps import Deps
 from worker.duties.alerts import Raised, raise_alerts
 from worker.duties.calendar import local_date
 from worker.duties.context import Duty, DutyContext, schedule_next
-from worker.duties.fetch import fetch
 
 log = structlog.get_logger()
 JOB = "watch_rollouts"
 
 
-class _Metrics(BaseModel):  # runbook 000 §9.5: the status API's field names, verbatim
-    errorRate: float  # noqa: N815 (percent)
-
-
-class _Status(BaseModel):
-    featureKey: str = ""  # noqa: N815
-    currentPhase: str  # noqa: N815 (alpha / beta / ga)
-    metrics: _Metrics
-
-
 async def _check(deps: Deps, rollout: RolloutConfig, day: str) -> Raised | None:
-    token = rollout.bearer_token.get_secret_value() if rollout.bearer_token else None
-    got = await fetch(deps, rollout.status_url, token)
-    try:
-        status = _Status.model_validate_json(got.body) if got.ok else None
-    except ValidationError as exc:
-        log.warning("rollout.unreadable", feature=rollout.feature, error=str(exc)[:200])
+    found = await deps.probes.rollout(rollout.service)
+    feature = rollout.feature or found.feature or rollout.service
+    if not found.ran or found.phase is None or found.error_rate_pct is None:
+        log.warning("rollout.unreadable", feature=feature, url=found.url, error=found.error)
         return None
-    if status is None:
-        log.warning("rollout.unreachable", feature=rollout.feature, error=got.describe())
-        return None
-    phase, rate = status.currentPhase.lower(), status.metrics.errorRate
-    limit = rollout.max_error_rate_pct.get(phase)
+    phase, rate, limit = found.phase, found.error_rate_pct, found.max_error_rate_pct
     if limit is None:
-        log.warning("rollout.unknown_phase", feature=rollout.feature, phase=phase)
+        log.warning("rollout.unknown_phase", feature=feature, phase=phase)
         return None
     firing = rate > limit
     return Raised(
         duty="rollout",
-        key=rollout.feature,
+        key=rollout.feature or rollout.service,  # one rollout per service; stable per entry
         service=rollout.service,
         scenario=Scenario.ROLLOUT_REGRESSION,
         severity=Severity.P1,
         firing=firing,
-        summary=f"feature {rollout.feature} in {phase}: error rate {rate:g} % over {limit:g} %",
+        summary=f"feature {feature} in {phase}: error rate {rate:g} % over {limit:g} %",
         why=f"rollout watchdog (runbook 000 §9): {phase} error rate {rate:g} % > {limit:g} %",
         occurrence=f"{phase}:{day}" if firing else "",
-        labels=(("feature", rollout.feature), ("phase", phase)),
+        labels=(("feature", feature), ("phase", phase)),
     )
 
 
