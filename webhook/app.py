@@ -32,7 +32,7 @@ from webhook.intake import Intake
 from webhook.metrics import router as metrics_router
 from webhook.operations import router as operations_router
 from webhook.operator import router as operator_router
-from webhook.request_id import bind_request_id
+from webhook.request_id import RequestId
 from webhook.slack import router as slack_router
 from webhook.sources import SOURCES
 from webhook.sources.base import Delivery, openapi
@@ -51,7 +51,7 @@ class Deps:
     intake: Intake
 
 
-def get_deps(request: Request) -> Deps:
+async def get_deps(request: Request) -> Deps:  # async: a plain def runs in a thread pool
     deps: Deps = request.app.state.deps
     return deps
 
@@ -103,7 +103,7 @@ def create_app(
     app.include_router(slack_router)
     app.include_router(operations_router)
     app.include_router(metrics_router)
-    app.middleware("http")(bind_request_id)  # request id on every log line (no business work)
+    app.add_middleware(RequestId)  # request id on every log line (no business work)
 
     @app.exception_handler(SourceError)
     async def source_error(_: Request, exc: SourceError) -> JSONResponse:

@@ -21,7 +21,7 @@ from core.tokens import Caller, Role, Tokens
 log = structlog.get_logger()
 
 
-def authenticate(request: Request) -> Caller:
+async def authenticate(request: Request) -> Caller:  # async: no thread-pool hop
     deps = request.app.state.deps
     tokens = Tokens(deps.config.tokens, deps.settings.operator_token)
     if not tokens.configured:
@@ -46,7 +46,7 @@ def _action(request: Request) -> tuple[str, str]:
 
 def _mutating(role: Role) -> Callable[[Request], AsyncIterator[Caller]]:
     async def check(request: Request) -> AsyncIterator[Caller]:
-        caller = authenticate(request)
+        caller = await authenticate(request)
         action, target = _action(request)
         redis = request.app.state.deps.redis
         if not caller.role.allows(role):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
+import uvloop
 from fakeredis import FakeServer
 from pydantic import ValidationError
 
@@ -32,6 +35,12 @@ EXIT_USAGE = 2
 def _fail(message: str) -> int:
     print(f"plantao: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop: uvicorn's `loop="uvloop"` only applies to a loop uvicorn creates itself."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def _uvicorn(settings: Settings, app: object) -> uvicorn.Server:
@@ -171,13 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     init_error_reporting(settings)
     match args.command:
         case "dev":
-            asyncio.run(_dev(settings, config))
+            _run(_dev(settings, config))
         case "serve":
             if settings.run_mode is None:
                 return _fail(f"RUN_MODE is not set: it must be one of {', '.join(RUN_MODES)}")
             if settings.redis_url is None:
                 return _fail("serve needs REDIS_URL (use `plantao dev` for the embedded store)")
-            asyncio.run(_serve(settings, config))
+            _run(_serve(settings, config))
         case "classify":
             return _classify(args.file, config, args.source)
         case "token-hash":
