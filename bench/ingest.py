@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -226,6 +227,9 @@ def fixed_runs(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench/run ingest needs wrk on PATH (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
     install_signal_handlers()
     sizes = [int(s) for s in args.sizes.split(",")]
     with Cleanup("ingest", keep=args.keep) as cleanup:
