@@ -3,7 +3,8 @@
 -- KEYS: none (all keys derive from the alerts; plantao runs on a single Redis, not a cluster).
 -- ARGV[1] now (ms), ARGV[2] timeline cap, ARGV[3] job expiry (ms), ARGV[4] queue name,
 -- ARGV[5] alert-key TTL (s), ARGV[6] flapping window (ms), ARGV[7] JSON list of alert records
--- (built by core/store.py `_record`).
+-- (built by core/store.py `_record`); optional ARGV[8] JSON {outcome: counter hash field} and
+-- ARGV[9] the counters hash (core/metrics.py `alert_counter_fields`): count what was stored.
 local now = ARGV[1]
 local cap = tonumber(ARGV[2])
 local job_ttl = tonumber(ARGV[3])
@@ -234,6 +235,11 @@ for _, a in ipairs(records) do
   redis.call('EXPIRE', akey, alert_ttl)
 end
 
+if ARGV[8] then
+  for outcome, field in pairs(cjson.decode(ARGV[8])) do
+    if counts[outcome] > 0 then redis.call('HINCRBY', ARGV[9], field, counts[outcome]) end
+  end
+end
 counts.incidents = touched
 counts.mitigated = mitigated
 return cjson.encode(counts)

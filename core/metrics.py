@@ -10,6 +10,7 @@ Counting never fails the caller: a metric lost while Redis hiccups is logged, no
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
@@ -211,8 +212,16 @@ async def count_action(redis: ArqRedis, status: str, code: str, verified: bool |
         await count(redis, "plantao_actions_verified_total", labels)
 
 
-async def count_alerts(redis: ArqRedis, source: str, outcomes: Mapping[str, int]) -> None:
-    """Alerts of one delivery by outcome: accepted, duplicates, silenced, suppressed, rejected."""
-    for outcome, n in outcomes.items():
-        labels = {"source": source, "outcome": outcome}
-        await count(redis, "plantao_alerts_received_total", labels, n)
+ALERT_OUTCOMES = ("accepted", "duplicates", "silenced", "suppressed")
+
+
+@functools.cache
+def alert_counter_fields(source: str) -> str:
+    """The hash fields of plantao_alerts_received_total for one source, by outcome, as the JSON
+    core/ingest.lua takes: a delivery's alerts are counted in the atomic step that stores them
+    (no second round trip, and nothing counted that was not stored)."""
+    fields = {
+        outcome: _field("plantao_alerts_received_total", {"source": source, "outcome": outcome})
+        for outcome in ALERT_OUTCOMES
+    }
+    return json.dumps(fields)

@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from core.errors import InvalidTransition, StoreUnavailable, UnknownIncident
 from core.lifecycle import refusal
-from core.metrics import observe_mitigated, observe_transition
+from core.metrics import COUNTERS_KEY, alert_counter_fields, observe_mitigated, observe_transition
 from core.models import (
     Alert,
     Classification,
@@ -177,8 +177,11 @@ class Store:
         self._ingest = redis.register_script(_INGEST)
         self._transition = redis.register_script(_TRANSITION)
 
-    async def ingest(self, arrivals: Sequence[Arrival], at_ms: int | None = None) -> IngestResult:
-        """Dedup, upsert incidents and enqueue their jobs atomically; all or nothing."""
+    async def ingest(
+        self, arrivals: Sequence[Arrival], at_ms: int | None = None, *, source: str | None = None
+    ) -> IngestResult:
+        """Dedup, upsert incidents and enqueue their jobs atomically; all or nothing. With
+        `source`, the alerts are counted in plantao_alerts_received_total in the same step."""
         records = json.dumps([_record(a) for a in arrivals])
         args: list[str | int] = [
             at_ms or now_ms(),
@@ -189,7 +192,8 @@ class Store:
             self.flap_window_ms,
         ]
         async with redis_errors():
-            raw = await self._ingest(keys=[], args=[*args, records])
+            counters = [alert_counter_fields(source), COUNTERS_KEY] if source else []
+            raw = await self._ingest(keys=[], args=[*args, records, *counters])
         out = json.loads(raw)
         touched = out["incidents"] if isinstance(out["incidents"], list) else []
         for item in out["mitigated"] if isinstance(out["mitigated"], list) else []:

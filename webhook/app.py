@@ -21,7 +21,6 @@ from core.errors import (
     StoreUnavailable,
     UnknownIncident,
 )
-from core.metrics import count_alerts
 from core.models import Source
 from core.queue import connect
 from core.settings import Settings
@@ -140,11 +139,8 @@ def create_app(
         delivery = Delivery(request.headers, request.query_params, body)
         parser.verify(delivery, deps.settings)
         alerts = parser.parse(body)
-        result = await deps.store.ingest(await deps.intake.admit(alerts))
+        result = await deps.store.ingest(await deps.intake.admit(alerts), source=source.value)
         log.info("alerts.received", source=source.value, **vars(result))
-        await count_alerts(
-            deps.redis, source.value, {k: v for k, v in vars(result).items() if k != "incidents"}
-        )
         return Accepted(**vars(result))
 
     return app

@@ -60,4 +60,4 @@ async def raise_alerts(
     arrivals = [
         admit(config, inhibiting, silences, item.alert(), item.classification()) for item in raised
     ]
-    return await store.ingest(arrivals)
+    return await store.ingest(arrivals, source=Source.PLANTAO.value)  # counted as received
