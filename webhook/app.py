@@ -97,11 +97,6 @@ def create_app(
             await client.aclose()
 
     app = FastAPI(title="plantão", version="0.1.0", lifespan=lifespan)
-    app.include_router(health_router)
-    app.include_router(operator_router)
-    app.include_router(slack_router)
-    app.include_router(operations_router)
-    app.include_router(metrics_router)
     app.add_middleware(RequestId)  # request id on every log line (no business work)
 
     @app.exception_handler(SourceError)
@@ -131,7 +126,7 @@ def create_app(
         response_model=Accepted,
         openapi_extra=openapi(SOURCES.values()),  # bodies and credentials, for /docs and fuzzing
     )
-    async def receive(source: Source, request: Request, deps: DepsDep) -> Accepted | JSONResponse:
+    async def receive(source: Source, request: Request, deps: DepsDep) -> JSONResponse:
         parser = SOURCES.get(source)
         if parser is None:
             return JSONResponse({"error": f"source {source} is not enabled"}, status_code=404)
@@ -141,6 +136,13 @@ def create_app(
         alerts = parser.parse(body)
         result = await deps.store.ingest(await deps.intake.admit(alerts), source=source.value)
         log.info("alerts.received", source=source.value, **vars(result))
-        return Accepted(**vars(result))
+        # the model is the documented shape; returning it as is skips FastAPI re-validating it
+        return JSONResponse(vars(result), status_code=202)
 
+    # after the intake route: routes are matched in order, and alerts are most of the traffic
+    app.include_router(health_router)
+    app.include_router(operator_router)
+    app.include_router(slack_router)
+    app.include_router(operations_router)
+    app.include_router(metrics_router)
     return app

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,8 +32,11 @@ class _Payload(BaseModel):
     alerts: list[_Alert] = Field(min_length=1)
 
 
+@functools.lru_cache(maxsize=1024)  # one rule's alerts share a URL: parse it once
 def _expr(generator_url: str) -> str:
     """Prometheus puts the rule's expression in the generator URL as `g0.expr`."""
+    if "g0.expr=" not in generator_url:
+        return ""
     return parse_qs(urlsplit(generator_url).query).get("g0.expr", [""])[0]
 
 
