@@ -83,13 +83,18 @@ def default_rules() -> list[Rule]:
 class Classifier:
     def __init__(self, rules: list[Rule]) -> None:
         self._rules = [_compile(r) for r in rules]
+        # Only rules naming no alertname, or this one, can match an alert: per alertname, those
+        # rules in their order (most alerts are tried against a handful of rules, not all).
+        self._nameless = [c for c in self._rules if not c.names]
+        names = {n for c in self._rules for n in c.names}
+        self._by_name = {n: [c for c in self._rules if not c.names or n in c.names] for n in names}
 
     @classmethod
     def from_config(cls, config: PlantaoConfig) -> Classifier:
         return cls([*config.rules, *default_rules()])
 
     def classify(self, alert: Alert) -> Classification:
-        for compiled in self._rules:
+        for compiled in self._by_name.get(alert.name.casefold(), self._nameless):
             used = compiled.match(alert)
             if used is not None:
                 rule = compiled.rule

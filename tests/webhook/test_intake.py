@@ -269,3 +269,24 @@ async def test_redis_down_is_503_with_retry_after_and_ready_says_why(
     private_redis.start()
     assert (await client.post(URL, content=RESOLVED)).status_code == 202
     await redis.aclose()
+
+
+async def test_labels_and_summaries_outside_ascii_are_kept_as_sent(
+    client: httpx.AsyncClient, any_redis: ArqRedis
+) -> None:
+    """Brazilian teams label in Portuguese: what is stored reads back exactly as it was sent."""
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "ServiceDown", "service": "geração", "equipe": "plantão 🚨"},
+        "annotations": {"summary": "Serviço de geração fora do ar"},
+        "startsAt": "2026-11-25T03:00:00Z",
+        "fingerprint": "utf8",
+    }
+    body = json.dumps({"version": "4", "status": "firing", "alerts": [alert]}, ensure_ascii=False)
+    response = await client.post(URL, content=body.encode(), headers=BEARER)
+    assert response.status_code == 202
+    incident = await Store(any_redis).incident(response.json()["incidents"][0])
+    assert incident is not None
+    assert incident.service == "geração"
+    assert incident.summary == "Serviço de geração fora do ar"
+    assert incident.labels["equipe"] == "plantão 🚨"
