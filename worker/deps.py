@@ -10,13 +10,14 @@ from arq.connections import ArqRedis
 
 from core.approvals import Approvals
 from core.config import PlantaoConfig
+from core.models import Incident
 from core.settings import Settings
 from core.store import Store
 from handlers.types import Probes
 from worker.execute import Executor
 from worker.outbox import Outbox
 from worker.probes import HttpProbes
-from worker.slack import SlackPoster, poster_from_settings
+from worker.slack import Message, SlackPoster, poster_from_settings
 from worker.slack_api import SlackApi
 from worker.slack_room import OutboxPoster, SlackRoom
 
@@ -33,6 +34,14 @@ class Deps:
     http: httpx.AsyncClient
     executor: Executor
     room: SlackRoom | None = None  # Web API mode: the incident room, through the outbox
+
+    async def tell(self, incident: Incident, kind: str, message: Message) -> None:
+        """A notice about one incident: a reply in its Slack thread (once per `kind`) when it
+        has one, else a message of its own (incoming-webhook mode, or no room was opened)."""
+        if self.room is not None and await self.room.has_thread(incident):
+            await self.room.reply(incident, kind, message)
+        else:
+            await self.slack.post(message)
 
     @classmethod
     def from_ctx(cls, ctx: dict[str, Any]) -> Deps:

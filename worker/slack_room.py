@@ -187,6 +187,11 @@ class SlackRoom:
         lines = [r.decode() for r in ran]
         return render_room(incident, findings, views, lines, self.locale, self.settings.public_url)
 
+    async def has_thread(self, incident: Incident) -> bool:
+        """Whether the incident's top-level message was queued (so replies have a parent)."""
+        async with redis_errors():
+            return bool(await self.outbox.redis.exists(ROOM + incident.id))
+
     async def refresh(self, incident: Incident) -> None:
         """Queue chat.update of the top-level message with the incident as it is now."""
         top = await self.render(incident)

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from core.config import PlantaoConfig, ServiceConfig, SlackConfig
+from core.duty_config import EscalationConfig
 from core.models import Severity
 from core.settings import Settings
 from core.store import Store
@@ -24,6 +26,7 @@ from tests.support.slack_stub import TOKEN, SlackStub, click_body, signed
 from webhook.slack import JOBS
 from worker.deps import Deps
 from worker.runner import build_worker
+from worker.scheduler import Scheduler
 from worker.slack_jobs import SLACK_JOBS
 
 FIRING = fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
@@ -245,3 +248,22 @@ async def test_500_alerts_in_10_s_into_one_channel_all_delivered(
     )
     assert all(room.stub.thread(m.ts) for m in tops)  # every incident has its thread
     assert room.stub.early == []
+
+
+async def test_an_escalation_is_a_reply_with_the_mention_in_the_incident_thread(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """The scheduler's escalation of an unacknowledged P0 lands in its thread, not top level."""
+    room = await make_room(real_redis)
+    roles = EscalationConfig(escalation_engineer=["U0ENGINEER"])
+    room.config = room.config.model_copy(update={"escalation": roles})
+    await room.alert(FIRING)
+    await room.drain()
+    scheduler = Scheduler(real_redis, Store(real_redis), "test", config=room.config)
+    assert await scheduler.tick()
+    await scheduler.run_duties(datetime.now(UTC) + timedelta(minutes=31))
+    await room.drain()
+    top = room.top()  # still the only top-level message
+    [reply] = [m for m in room.stub.thread(top.ts) if "escalated" in m.text]
+    assert reply.text.startswith("<@U0ENGINEER> ")
+    assert "escalated to the Escalation Engineer" in reply.text

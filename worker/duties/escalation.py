@@ -154,7 +154,7 @@ async def fire(deps: Deps, timer: Timer) -> str:
     if result == "ok":
         detail = f"level {number}: {ROLE_NAMES[level.role]} ({level.multiple:g}x SLA)"
         await deps.store.record(incident.id, "scheduler", "incident.escalated", detail)
-    await deps.slack.post(render(incident, level, policy, timer.late_note()))
+    await deps.tell(incident, kind, render(incident, level, policy, timer.late_note()))
     await deps.store.mark_notified(incident.id, kind)
     await deps.store.record(incident.id, "plantao", "notified", f"{kind} posted to Slack")
     return f"escalated to {level.role}"

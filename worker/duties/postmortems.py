@@ -163,7 +163,7 @@ async def fire(deps: Deps, timer: Timer) -> str:
     await deps.store.record(incident.id, "plantao", "postmortem.drafted", link)
     lines = [f"draft: {link}", "runbook 004: review meeting within 48 h, action items in 7 days"]
     head = f"Post-mortem draft ready: {title(incident)}"
-    await deps.slack.post(render_notice(head, [("Post-Incident Review", lines)]))
+    await deps.tell(incident, kind, render_notice(head, [("Post-Incident Review", lines)]))
     await deps.store.mark_notified(incident.id, kind)
     return "drafted"
 
