@@ -63,11 +63,13 @@ class Click(BaseModel):
     user_name: str = ""
     response_url: str = ""  # where an ephemeral answer to this person goes
     action_ts: str = ""
+    via: str = "slack"  # slack | operator (the operator API's approve / reject)
 
     @property
     def actor(self) -> str:
-        """How the click appears on the timeline: the Slack user id, and the name if given."""
-        return f"slack:{self.user}" + (f" ({self.user_name})" if self.user_name else "")
+        """How the click appears on the timeline: who (the Slack user id, or the operator
+        token's name) by which way, and the name if given."""
+        return f"{self.via}:{self.user}" + (f" ({self.user_name})" if self.user_name else "")
 
 
 class Verdict(StrEnum):

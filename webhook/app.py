@@ -35,6 +35,7 @@ from webhook.request_id import RequestId
 from webhook.slack import router as slack_router
 from webhook.sources import SOURCES
 from webhook.sources.base import Delivery, openapi
+from webhook.step_approvals import router as approvals_router
 
 log = structlog.get_logger()
 RETRY_AFTER_S = "5"
@@ -142,6 +143,7 @@ def create_app(
     # after the intake route: routes are matched in order, and alerts are most of the traffic
     app.include_router(health_router)
     app.include_router(operator_router)
+    app.include_router(approvals_router)
     app.include_router(slack_router)
     app.include_router(operations_router)
     app.include_router(metrics_router)

@@ -200,11 +200,12 @@ def _job(name: str, act: Act) -> Job:
                 await _tell(deps, click, f"There is no incident {click.incident}.")
                 return "missing"
             step = f" {click.step}" if click.step else ""
-            await deps.store.record(incident.id, click.actor, f"slack.{click.action}", step.strip())
+            event = f"{click.via}.{click.action}"
+            await deps.store.record(incident.id, click.actor, event, step.strip())
             try:
                 line = await act(deps, incident, click)
             except Refusal as exc:
-                await deps.store.record(incident.id, click.actor, "slack.refused", str(exc))
+                await deps.store.record(incident.id, click.actor, f"{click.via}.refused", str(exc))
                 await _tell(deps, click, str(exc))
                 return f"refused: {exc}"
             mention = ""

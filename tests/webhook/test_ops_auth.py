@@ -43,6 +43,8 @@ ENDPOINTS: list[tuple[str, str, Any, Role]] = [
     ("POST", "/api/incidents/1/ack", {"by": "ana"}, R),
     ("POST", "/api/incidents/1/resolve", {"by": "ana"}, R),
     ("POST", "/api/incidents/1/silence", {"comment": "quiet"}, R),
+    ("POST", "/api/incidents/1/steps/restart/approve", None, R),
+    ("POST", "/api/incidents/1/steps/restart/reject", None, R),
     ("GET", "/api/silences", None, V),
     ("POST", "/api/silences", {"matchers": ["service=api"], "comment": "x"}, R),
     ("DELETE", f"/api/silences/{SILENCE}", None, R),
@@ -108,7 +110,8 @@ def test_the_matrix_lists_every_operator_endpoint(make_settings: Callable[..., S
             m,
             p.replace("/1", "/{incident_id}")
             .replace(SILENCE, "{silence_id}")
-            .replace(DEAD, "{job_id}"),
+            .replace(DEAD, "{job_id}")
+            .replace("/steps/restart/", "/steps/{step}/"),
         )
         for m, p, _, _ in ENDPOINTS
     }

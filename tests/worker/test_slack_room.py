@@ -267,3 +267,61 @@ async def test_an_escalation_is_a_reply_with_the_mention_in_the_incident_thread(
     [reply] = [m for m in room.stub.thread(top.ts) if "escalated" in m.text]
     assert reply.text.startswith("<@U0ENGINEER> ")
     assert "escalated to the Escalation Engineer" in reply.text
+
+
+async def test_a_responder_approves_through_the_operator_api_under_the_same_rules(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """POST .../steps/{step}/approve runs the step once; a second decision is refused (409),
+    an unknown step is 404, and a two-approver step waits for a second, different person."""
+    room = await make_room(real_redis, operator_token="op-token")
+    auth = {"Authorization": "Bearer op-token"}
+    await room.alert(ERRORS)
+    await room.drain()
+    step = room.step_value().partition("|")[2]
+    url = f"/api/incidents/1/steps/{step}/approve"
+    missing = await room.client.post("/api/incidents/1/steps/nope/approve", headers=auth)
+    assert missing.status_code == 404 and "no step 'nope'" in missing.json()["error"]
+    approved = await room.client.post(url, headers=auth)
+    assert approved.status_code == 202, approved.text
+    assert approved.json()["outcome"] == "approved" and approved.json()["job"]
+    await room.drain()
+    assert await ran(real_redis) == 1
+    again = await room.client.post(url, headers=auth)
+    assert again.status_code == 409 and "already used" in again.json()["error"]
+    await room.drain()
+    assert await ran(real_redis) == 1
+    events = [e.event for e in await Store(real_redis).timeline("1")]
+    assert "operator.approve" in events and "operator.refused" in events
+
+
+async def test_an_operator_approval_counts_as_one_of_two_approvers(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """A P1 step that needs two approvers: the API's approval waits, a Slack click completes it."""
+    slack = SlackConfig(two_approvers=[Severity.P1])
+    room = await make_room(real_redis, slack=slack, operator_token="op-token")
+    await room.alert(ERRORS)
+    await room.drain()
+    value = room.step_value()
+    url = f"/api/incidents/1/steps/{value.partition('|')[2]}/approve"
+    first = await room.client.post(url, headers={"Authorization": "Bearer op-token"})
+    assert first.status_code == 202 and first.json()["outcome"] == "waiting"
+    await room.drain()
+    assert await ran(real_redis) == 0
+    await room.click("approve", value, user="U0ANA", ts="4.1")
+    assert await ran(real_redis) == 1
+
+
+async def test_a_rejected_step_never_runs(make_room: MakeRoom, real_redis: ArqRedis) -> None:
+    """Rejected through the API: a later Approve click in Slack is refused and nothing runs."""
+    room = await make_room(real_redis, operator_token="op-token")
+    await room.alert(ERRORS)
+    await room.drain()
+    value = room.step_value()
+    url = f"/api/incidents/1/steps/{value.partition('|')[2]}/reject"
+    rejected = await room.client.post(url, headers={"Authorization": "Bearer op-token"})
+    assert rejected.status_code == 200 and rejected.json()["outcome"] == "rejected"
+    await room.click("approve", value, user="U0ANA", ts="5.1")
+    assert await ran(real_redis) == 0
+    assert "already used" in room.stub.ephemeral[-1]["text"]
