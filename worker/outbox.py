@@ -26,6 +26,7 @@ import structlog
 from arq.connections import ArqRedis
 
 from core.errors import StoreUnavailable
+from core.metrics import count
 from core.outbox import DEAD, DEDUP, HOLD, ITEM, LOCK, QUEUE, SEQ, TS
 from core.store import now_ms, redis_errors
 from worker.slack_api import RateLimited, SlackApi, SlackDown, SlackRefused
@@ -300,6 +301,7 @@ class Sender:
         except RateLimited as exc:
             await self.outbox.hold(exc.retry_after_s)
             await self.outbox.requeue(batch)
+            await count(self.outbox.redis, "plantao_slack_rate_limited_total")
             log.warning("outbox.rate_limited", retry_after_s=exc.retry_after_s)
             return float(exc.retry_after_s)
         except SlackDown as exc:

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from arq.connections import ArqRedis
+from prometheus_client.parser import text_string_to_metric_families
 
+from core import metrics
 from tests.support.slack_stub import TOKEN, SlackStub
 from worker.outbox import Kind, Outbox, Sender
 from worker.slack_api import SlackApi
@@ -108,8 +110,11 @@ async def test_429_is_honoured_exactly_and_nothing_is_lost(
             await post(outbox, f"m{n}", incident=str(n))
         await sender(real_redis, stub, http, interval=0.0).drain(10)
         assert [m.text for m in stub.top()] == ["m0", "m1", "m2", "m3"]
-        assert any(c.status == 429 for c in stub.writes())
-        assert stub.early == []
+        limited = [c for c in stub.writes() if c.status == 429]
+        assert limited and stub.early == []
+        families = text_string_to_metric_families(await metrics.render(real_redis))
+        counted = {f.name: f.samples[0].value for f in families if f.samples}
+        assert counted["plantao_slack_rate_limited"] == len(limited)  # each 429 counted once
     finally:
         stub.close()
 
