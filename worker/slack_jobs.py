@@ -24,7 +24,7 @@ from core.silences import Matcher, Silence, Silences
 from handlers import actions
 from handlers.types import Endpoint, Policy, Step
 from worker.deps import Deps
-from worker.duties.escalation import mentions, role_ids
+from worker.duties.escalation import escalate_by_hand, level_mentions
 from worker.outcome import Status
 from worker.slack_render import render_reply
 
@@ -95,8 +95,11 @@ async def resolve(deps: Deps, incident: Incident, click: Click) -> str:
 
 
 async def escalate(deps: Deps, incident: Incident, click: Click) -> str:
-    await deps.store.record(incident.id, click.actor, "incident.escalated", "from Slack")
-    return f"{click.actor} escalated the incident"
+    try:
+        line = await escalate_by_hand(deps, incident, click.actor)
+    except ValueError as exc:
+        raise Refusal(str(exc)) from exc
+    return f"{click.actor} escalated the incident: {line}"
 
 
 async def silence(deps: Deps, incident: Incident, click: Click) -> str:
@@ -208,10 +211,7 @@ def _job(name: str, act: Act) -> Job:
                 await deps.store.record(incident.id, click.actor, f"{click.via}.refused", str(exc))
                 await _tell(deps, click, str(exc))
                 return f"refused: {exc}"
-            mention = ""
-            if click.action == "escalate":
-                policy = deps.config.escalation
-                mention = mentions(role_ids(policy, "escalation_engineer"))
+            mention = await level_mentions(deps, incident.id) if click.action == "escalate" else ""
             await _thread(deps, incident, click, line, mention)
         except StoreUnavailable as exc:
             raise Retry(defer=1.0) from exc

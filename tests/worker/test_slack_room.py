@@ -325,3 +325,34 @@ async def test_a_rejected_step_never_runs(make_room: MakeRoom, real_redis: ArqRe
     await room.click("approve", value, user="U0ANA", ts="5.1")
     assert await ran(real_redis) == 0
     assert "already used" in room.stub.ephemeral[-1]["text"]
+
+
+async def test_escalate_raises_the_level_pages_the_role_and_the_timers_do_not_repeat_it(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """Escalate: engineer, then commander, each mentioned in the thread; a third press is refused;
+    the scheduler's timers later page nobody for levels reached by hand."""
+    room = await make_room(real_redis)
+    roles = EscalationConfig(escalation_engineer=["U0ENG"], incident_commander=["S0CMD"])
+    room.config = room.config.model_copy(update={"escalation": roles})
+    await room.alert(FIRING)
+    await room.drain()
+    scheduler = Scheduler(real_redis, Store(real_redis), "test", config=room.config)
+    assert await scheduler.tick()
+    await scheduler.run_duties(datetime.now(UTC))  # the escalation timers are set now
+    await room.click("escalate", "1", ts="6.1")
+    incident = await Store(real_redis).incident("1")
+    assert incident is not None and incident.escalation == 1
+    assert "<@U0ENG>" in room.thread()
+    await room.click("escalate", "1", ts="6.2")
+    incident = await Store(real_redis).incident("1")
+    assert incident is not None and incident.escalation == 2
+    assert "<!subteam^S0CMD>" in room.thread()
+    await room.click("escalate", "1", ts="6.3")
+    assert "top of the matrix" in room.stub.ephemeral[-1]["text"]
+    await scheduler.run_duties(datetime.now(UTC) + timedelta(hours=3))
+    await room.drain()
+    texts = [m.text for m in room.stub.thread(room.top().ts)]
+    assert not [t for t in texts if "escalated to the" in t]  # no timer paged again
+    events = [e.detail for e in await Store(real_redis).timeline("1")]
+    assert len([d for d in events if "by hand" in d]) == 2

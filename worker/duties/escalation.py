@@ -32,19 +32,36 @@ ROLE_NAMES = {
 # re-run of that timer's job after a crash posts what the crash left unposted.
 # KEYS: the incident hash, its claim key; ARGV: level, timer id, claim TTL (s).
 # Returns 'ok' (claimed now), 'again' (claimed by this timer before), 'claimed' (by another
-# timer) or the state that stops it.
+# timer), 'reached' (escalated that far by hand) or the state that stops it.
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 local holder = redis.call('GET', KEYS[2])
 if holder then return holder == ARGV[2] and 'again' or 'claimed' end
 if state ~= 'triggered' then return state end
+if tonumber(redis.call('HGET', KEYS[1], 'escalation') or '0') >= tonumber(ARGV[1]) then
+  return 'reached'  -- a responder escalated this far by hand: nothing to page
+end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if tonumber(redis.call('HGET', KEYS[1], 'escalation') or '0') < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'escalation', ARGV[1])
 end
 return 'ok'
 """
+
+
+# A responder's Escalate: one level up from where the incident is, while it is open.
+# KEYS: the incident hash; ARGV: the highest level. Returns the new level, or an error word.
+_RAISE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state == 'resolved' then return 'resolved' end
+local level = tonumber(redis.call('HGET', KEYS[1], 'escalation') or '0')
+if level >= tonumber(ARGV[1]) then return 'top' end
+redis.call('HSET', KEYS[1], 'escalation', level + 1)
+return tostring(level + 1)
+"""
+MANUAL_ROLES = {1: "escalation_engineer", 2: "incident_commander"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,8 @@ async def fire(deps: Deps, timer: Timer) -> str:
         result = (await claim(keys=keys, args=[number, timer.id, CLAIM_TTL_S])).decode()
     if result == "claimed":
         return f"skipped: another timer escalates level {number}"
+    if result == "reached":
+        return f"skipped: escalated to level {number} by hand already"
     if result not in ("ok", "again"):
         return f"skipped: incident is {result}"
     if result == "ok":
@@ -161,3 +180,28 @@ async def fire(deps: Deps, timer: Timer) -> str:
 
 
 DUTY = Duty("escalation", plan, timedelta(0))
+
+
+async def escalate_by_hand(deps: Deps, incident: Incident, actor: str) -> str:
+    """Raise the incident one level (Escalation Engineer, then Incident Commander) at once and
+    record it; returns the timeline line. The scheduler's timers do not page a level reached
+    this way again. ValueError says why it cannot be raised."""
+    async with redis_errors():
+        raise_ = deps.store.redis.register_script(_RAISE)
+        top = str(max(MANUAL_ROLES))
+        result = (await raise_(keys=[f"{P}incident:{incident.id}"], args=[top])).decode()
+    if result == "top":
+        raise ValueError("already escalated to the Incident Commander: the top of the matrix")
+    if not result.isdigit():
+        raise ValueError(f"the incident is {result}: nothing to escalate")
+    role = MANUAL_ROLES[int(result)]
+    line = f"level {result}: {ROLE_NAMES[role]}, by hand"
+    await deps.store.record(incident.id, actor, "incident.escalated", line)
+    return line
+
+
+async def level_mentions(deps: Deps, incident_id: str) -> str:
+    """Slack mentions of whoever the incident's escalation level has reached."""
+    incident = await deps.store.incident(incident_id)
+    role = MANUAL_ROLES.get(incident.escalation if incident else 0)
+    return mentions(role_ids(deps.config.escalation, role)) if role else ""
