@@ -24,8 +24,9 @@ from core.silences import Matcher, Silence, Silences
 from handlers import actions
 from handlers.types import Endpoint, Policy, Step
 from worker.deps import Deps
-from worker.duties.escalation import escalate_by_hand, level_mentions
+from worker.duties.escalation import CannotEscalate, escalate_by_hand, level_mentions
 from worker.outcome import Status
+from worker.slack_refusals import Refusal
 from worker.slack_render import render_reply
 
 log = structlog.get_logger()
@@ -48,10 +49,6 @@ ACTION_TYPES: dict[str, type[Any]] = {
 }
 
 
-class Refusal(Exception):
-    """The click is not honoured; the message goes to the person who clicked."""
-
-
 def decode_step(raw: str) -> Step:
     """The step exactly as proposed (worker/slack_room.py encode_step)."""
     data = json.loads(raw)
@@ -60,9 +57,9 @@ def decode_step(raw: str) -> Step:
     return Step(action, Policy(data["policy"]), data["why"], verify)
 
 
-async def _tell(deps: Deps, click: Click, text: str) -> None:
+async def _tell(deps: Deps, click: Click, said: Refusal) -> None:
     if deps.room is not None and click.response_url:
-        await deps.room.ephemeral(click.response_url, text)
+        await deps.room.ephemeral(click.response_url, said.text(deps.room.locale))
 
 
 async def _thread(
@@ -82,7 +79,8 @@ async def _transition(deps: Deps, incident: Incident, click: Click, to: Incident
     try:
         await deps.store.transition(incident.id, to, click.actor, "from Slack")
     except InvalidTransition as exc:
-        raise Refusal(str(exc)) from exc
+        now = await deps.store.incident(incident.id) or incident
+        raise Refusal("transition", state=now.state.value, target=to.value) from exc
     return f"{click.actor}: {to}"
 
 
@@ -97,8 +95,10 @@ async def resolve(deps: Deps, incident: Incident, click: Click) -> str:
 async def escalate(deps: Deps, incident: Incident, click: Click) -> str:
     try:
         line = await escalate_by_hand(deps, incident, click.actor)
-    except ValueError as exc:
-        raise Refusal(str(exc)) from exc
+    except CannotEscalate as exc:
+        if exc.state == "top":
+            raise Refusal("escalate_top") from exc
+        raise Refusal("escalate_closed", state=exc.state) from exc
     return f"{click.actor} escalated the incident: {line}"
 
 
@@ -131,7 +131,7 @@ async def _may_approve(deps: Deps, incident: Incident, click: Click) -> None:
                 return
         except NotifyFailed as exc:
             log.warning("slack.group_lookup_failed", group=group, error=str(exc))
-    raise Refusal(f"you may not approve {incident.severity} steps: ask someone on the allow-list")
+    raise Refusal("not_allowed", severity=incident.severity.value)
 
 
 async def _run_approved(deps: Deps, incident: Incident, click: Click, found: Approval) -> str:
@@ -148,7 +148,7 @@ async def _run_approved(deps: Deps, incident: Incident, click: Click, found: App
 
 async def approve(deps: Deps, incident: Incident, click: Click) -> str:
     if deps.room is None:
-        raise Refusal("approvals need the Slack Web API (SLACK_BOT_TOKEN)")
+        raise Refusal("no_web_api")
     approvals = deps.room.approvals
     found = await approvals.get(incident.id, click.step)
     ran_before = found is not None and found.state == "approved" and not found.result
@@ -160,32 +160,31 @@ async def approve(deps: Deps, incident: Incident, click: Click) -> str:
         case Verdict.APPROVED:
             found = await approvals.get(incident.id, click.step)
             if found is None:
-                raise Refusal("the approval vanished")
+                raise Refusal("vanished")
             return await _run_approved(deps, incident, click, found)
         case Verdict.WAITING:
-            await _tell(deps, click, "Recorded: this step needs a second, different approver.")
+            await _tell(deps, click, Refusal("waiting"))
             return f"{click.actor} approved {click.step}: a second approver is needed"
         case _:
-            raise Refusal(_refusal(decision.verdict, decision.detail))
+            raise _refusal(decision.verdict, decision.detail)
 
 
 async def reject(deps: Deps, incident: Incident, click: Click) -> str:
     if deps.room is None:
-        raise Refusal("approvals need the Slack Web API (SLACK_BOT_TOKEN)")
+        raise Refusal("no_web_api")
     decision = await deps.room.approvals.decide(incident.id, click.step, click.user, approve=False)
     if decision.verdict is not Verdict.REJECTED:
-        raise Refusal(_refusal(decision.verdict, decision.detail))
+        raise _refusal(decision.verdict, decision.detail)
     await deps.room.approvals.settle(incident.id, click.step, f"rejected by {click.actor}")
     return f"{click.actor} rejected {click.step}: it will not run"
 
 
-def _refusal(verdict: Verdict, detail: str) -> str:
-    return {
-        Verdict.UNKNOWN: "This button does not match a step proposed for this incident.",
-        Verdict.EXPIRED: "This approval expired: ask for the step to be proposed again.",
-        Verdict.USED: f"This approval was already used ({detail}): a click counts once.",
-        Verdict.SAME_USER: "You approved already: a second, different person must approve.",
-    }.get(verdict, f"Not done: {verdict} {detail}")
+def _refusal(verdict: Verdict, detail: str) -> Refusal:
+    if verdict in (Verdict.UNKNOWN, Verdict.EXPIRED, Verdict.SAME_USER):
+        return Refusal(verdict.value)
+    if verdict is Verdict.USED:
+        return Refusal("used", detail=detail)
+    return Refusal("other", detail=f"{verdict} {detail}".strip())
 
 
 def _job(name: str, act: Act) -> Job:
@@ -200,7 +199,7 @@ def _job(name: str, act: Act) -> Job:
         try:
             incident = await deps.store.incident(click.incident)
             if incident is None:
-                await _tell(deps, click, f"There is no incident {click.incident}.")
+                await _tell(deps, click, Refusal("no_incident", incident=click.incident))
                 return "missing"
             step = f" {click.step}" if click.step else ""
             event = f"{click.via}.{click.action}"
@@ -209,7 +208,7 @@ def _job(name: str, act: Act) -> Job:
                 line = await act(deps, incident, click)
             except Refusal as exc:
                 await deps.store.record(incident.id, click.actor, f"{click.via}.refused", str(exc))
-                await _tell(deps, click, str(exc))
+                await _tell(deps, click, exc)
                 return f"refused: {exc}"
             mention = await level_mentions(deps, incident.id) if click.action == "escalate" else ""
             await _thread(deps, incident, click, line, mention)

@@ -356,3 +356,18 @@ async def test_escalate_raises_the_level_pages_the_role_and_the_timers_do_not_re
     assert not [t for t in texts if "escalated to the" in t]  # no timer paged again
     events = [e.detail for e in await Store(real_redis).timeline("1")]
     assert len([d for d in events if "by hand" in d]) == 2
+
+
+async def test_refusals_speak_the_rooms_language(make_room: MakeRoom, real_redis: ArqRedis) -> None:
+    """With SLACK_LOCALE=pt-BR the person who clicked is told why in Portuguese."""
+    room = await make_room(real_redis, slack_locale="pt-BR", slack_approval_ttl_s=0.001)
+    await room.alert(ERRORS)
+    await room.drain()
+    await room.click("approve", room.step_value(), ts="7.1")
+    assert "Esta aprovação expirou" in room.stub.ephemeral[-1]["text"]
+    await room.click("resolve", "1", ts="7.2")
+    await room.click("ack", "1", ts="7.3")
+    said = room.stub.ephemeral[-1]["text"]
+    assert said == "Não feito: o incidente está resolvido e não pode passar a reconhecido."
+    await room.click("escalate", "1", ts="7.4")
+    assert room.stub.ephemeral[-1]["text"] == "O incidente está resolvido: não há o que escalonar."

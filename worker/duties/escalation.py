@@ -64,6 +64,14 @@ return tostring(level + 1)
 MANUAL_ROLES = {1: "escalation_engineer", 2: "incident_commander"}
 
 
+class CannotEscalate(Exception):
+    """`state`: "top" (the Incident Commander has it already) or the incident's state."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
 @dataclass(frozen=True)
 class Level:
     level: int  # Incident.escalation once reached: 1, 2
@@ -185,15 +193,13 @@ DUTY = Duty("escalation", plan, timedelta(0))
 async def escalate_by_hand(deps: Deps, incident: Incident, actor: str) -> str:
     """Raise the incident one level (Escalation Engineer, then Incident Commander) at once and
     record it; returns the timeline line. The scheduler's timers do not page a level reached
-    this way again. ValueError says why it cannot be raised."""
+    this way again. CannotEscalate says why it cannot be raised."""
     async with redis_errors():
         raise_ = deps.store.redis.register_script(_RAISE)
         top = str(max(MANUAL_ROLES))
         result = (await raise_(keys=[f"{P}incident:{incident.id}"], args=[top])).decode()
-    if result == "top":
-        raise ValueError("already escalated to the Incident Commander: the top of the matrix")
     if not result.isdigit():
-        raise ValueError(f"the incident is {result}: nothing to escalate")
+        raise CannotEscalate(result)
     role = MANUAL_ROLES[int(result)]
     line = f"level {result}: {ROLE_NAMES[role]}, by hand"
     await deps.store.record(incident.id, actor, "incident.escalated", line)
