@@ -19,11 +19,13 @@ from arq.connections import ArqRedis
 from core import audit, replays
 from core.config import PlantaoConfig
 from core.errors import InvalidTransition, UnknownIncident
+from core.outbox import backlog
 from core.queue import job_info
 from core.settings import Settings
 from core.store import Store
 from core.switches import FREEZE, PAUSE, Switches
 from core.tokens import token_hash
+from worker import outbox_refused
 from worker.deps import Deps
 from worker.replay import preview
 
@@ -37,6 +39,7 @@ COMMANDS = (
     "freeze",
     "unfreeze",
     "switches",
+    "outbox",
 )
 _MUTATING = {"redrive", "pause", "resume", "freeze", "unfreeze"}
 
@@ -63,6 +66,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         cmd.add_argument("--reason", default="")
         cmd.add_argument("--by", required=True)
     sub.add_parser("switches", help="show the pause, the deploy freeze and DRY_RUN")
+    outbox = sub.add_parser("outbox", help="Slack messages Slack refused; `retry` sends again")
+    outbox.add_argument("action", nargs="?", choices=["refused", "retry"], default="refused")
+    outbox.add_argument("ids", nargs="*", help="retry: these refused messages (default: all)")
+    outbox.add_argument("--by", default="operator", help="who (audited)")
     sub.add_parser("token-hash", help="read an API token on stdin, print its [[tokens]] sha256")
 
 
@@ -162,6 +169,14 @@ async def _run(
             await _switches(redis, settings)
         case "switches":
             await _switches(redis, settings)
+        case "outbox" if args.action == "retry":
+            queued = await outbox_refused.retry(redis, args.ids or None)
+            print(json.dumps({"queued_again": queued}))
+        case "outbox":
+            held = await backlog(redis)
+            print(json.dumps({"queued": held.queued, "refused": held.dead}))
+            for item in await outbox_refused.refused(redis):
+                print(json.dumps(asdict(item), ensure_ascii=False))
 
 
 async def run(
@@ -169,10 +184,13 @@ async def run(
 ) -> None:
     """Run one command; refusals raise (operate.run prints them and exits 1). Mutating ones are
     audited with their outcome."""
-    if args.command not in _MUTATING:
+    retry = args.command == "outbox" and args.action == "retry"
+    if args.command not in _MUTATING and not retry:
         await _run(args, settings, config, store)
         return
     target = "all" if getattr(args, "all", False) else (getattr(args, "id", None) or args.command)
+    if retry:
+        target = ",".join(args.ids) or "all refused"
     try:
         await _run(args, settings, config, store)
     except (InvalidTransition, UnknownIncident, ValueError) as exc:

@@ -27,8 +27,9 @@ from arq.connections import ArqRedis
 
 from core.errors import StoreUnavailable
 from core.metrics import count
-from core.outbox import DEAD, DEDUP, HOLD, ITEM, LOCK, QUEUE, SEQ, TS
+from core.outbox import DEDUP, HOLD, ITEM, LOCK, QUEUE, SEQ, TS
 from core.store import now_ms, redis_errors
+from worker import outbox_refused
 from worker.slack_api import RateLimited, SlackApi, SlackDown, SlackRefused
 
 log = structlog.get_logger()
@@ -203,13 +204,8 @@ class Outbox:
             await pipe.execute()
 
     async def dead(self, items: list[Item], error: str) -> None:
-        async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            for item in items:
-                pipe.zrem(QUEUE, item.id)
-                pipe.zadd(DEAD, {item.id: now_ms()})
-                pipe.hset(ITEM + item.id, mapping={"state": "dead", "error": error})
-                pipe.expire(ITEM + item.id, 7 * 24 * 3600)
-            await pipe.execute()
+        """Slack refused them: kept aside with the error (worker/outbox_refused.py)."""
+        await outbox_refused.keep(self.redis, [i.id for i in items], error)
 
     async def hold_ms(self) -> int:
         async with redis_errors():

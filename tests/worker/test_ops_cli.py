@@ -19,8 +19,10 @@ from core.switches import PAUSE, Switches
 from core.tokens import token_hash
 from tests.conftest import REDIS_TEST_URL
 from webhook.intake import Intake
+from worker import outbox_refused
 from worker.guards import Guards
 from worker.main import main
+from worker.outbox import Kind, Outbox
 
 
 @pytest.fixture
@@ -123,3 +125,22 @@ def test_token_hash_reads_the_token_from_stdin(
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-token\n"))
     assert main(["token-hash"]) == 0
     assert capsys.readouterr().out.strip() == token_hash("s3cret-token")
+
+
+async def test_outbox_lists_refused_messages_and_retry_queues_them_audited(
+    real_redis: ArqRedis, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plantao outbox` shows what Slack refused and why; `outbox retry --by` queues it again."""
+    monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
+    outbox = Outbox(real_redis, "C0TEST")
+    item = await outbox.enqueue(Kind.POST, "P0 api down", [], incident="7")
+    await outbox_refused.keep(real_redis, [item], "channel_not_found")
+    code, out, _ = await cli(capsys, "outbox")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and lines[0] == {"queued": 0, "refused": 1}
+    assert (lines[1]["id"], lines[1]["error"]) == (item, "channel_not_found")
+    code, out, _ = await cli(capsys, "outbox", "retry", "--by", "ana")
+    assert code == 0 and json.loads(out) == {"queued_again": 1}
+    assert await outbox.queued() == 1
+    [record] = [r for r in await read(real_redis) if r.action == "outbox"]
+    assert (record.who, record.target, record.outcome) == ("ana", "all refused", "ok")

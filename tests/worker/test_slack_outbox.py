@@ -12,7 +12,9 @@ from arq.connections import ArqRedis
 from prometheus_client.parser import text_string_to_metric_families
 
 from core import metrics
+from core.store import now_ms
 from tests.support.slack_stub import TOKEN, SlackStub
+from worker import outbox_refused
 from worker.outbox import Kind, Outbox, Sender
 from worker.slack_api import SlackApi
 
@@ -199,3 +201,37 @@ async def test_refused_messages_are_set_aside_not_retried_forever(
         assert await real_redis.zcard("plantao:outbox:dead") == 1
     finally:
         stub.close()
+
+
+async def test_refused_messages_are_listed_with_the_error_and_sent_again_on_retry(
+    real_redis: ArqRedis, stub: SlackStub, http: httpx.AsyncClient
+) -> None:
+    """`plantao outbox retry`: once the cause is fixed, a refused message goes out after all."""
+    outbox = Outbox(real_redis, CHANNEL)
+    await post(outbox, "lost?", incident="1")
+    await Sender(outbox, SlackApi(stub.url, "xoxb-wrong", http, 5), 0, "w").drain(5)
+    [refused] = await outbox_refused.refused(real_redis)
+    assert (refused.text, refused.kind, refused.incident) == ("lost?", "post", "1")
+    assert refused.error and stub.top() == []
+    assert await outbox_refused.retry(real_redis) == 1
+    assert await outbox_refused.retry(real_redis) == 0  # nothing left to retry
+    await sender(real_redis, stub, http, instance="w").drain(5)
+    assert [m.text for m in stub.top()] == ["lost?"]
+    assert await outbox_refused.refused(real_redis) == []
+
+
+async def test_refused_messages_age_out_and_are_capped(
+    real_redis: ArqRedis, stub: SlackStub, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refused set keeps at most REFUSED_MAX messages, each for REFUSED_KEEP_S."""
+    monkeypatch.setattr(outbox_refused, "REFUSED_MAX", 3)
+    outbox = Outbox(real_redis, CHANNEL)
+    for n in range(5):
+        await post(outbox, f"m{n}", incident=str(n))
+    await Sender(outbox, SlackApi(stub.url, "xoxb-wrong", http, 5), 0, "w").drain(5)
+    kept = await outbox_refused.refused(real_redis)
+    assert [r.text for r in kept] == ["m4", "m3", "m2"]  # the newest, newest first
+    assert await real_redis.exists("plantao:outbox:item:1") == 0  # the dropped are gone
+    later = now_ms() + (outbox_refused.REFUSED_KEEP_S + 1) * 1000
+    assert await outbox_refused.trim(real_redis, later) == 3
+    assert await outbox_refused.refused(real_redis) == []
