@@ -99,6 +99,7 @@ class Approval:
     expires_ms: int
     step: str  # the step as JSON, as the worker proposed it
     result: str
+    episode: int = 0  # the incident's `reopened` count when it was proposed
 
 
 class Approvals:
@@ -111,7 +112,13 @@ class Approvals:
         return f"{P}approval:{incident_id}:{step_key}"
 
     async def propose(
-        self, incident_id: str, step_key: str, step: str, ttl_s: float, needed: int = 1
+        self,
+        incident_id: str,
+        step_key: str,
+        step: str,
+        ttl_s: float,
+        needed: int = 1,
+        episode: int = 0,
     ) -> bool:
         """Open an approval for a proposed step; False (and nothing changes) if one exists."""
         key = self.key(incident_id, step_key)
@@ -124,6 +131,7 @@ class Approvals:
             "expires": expires,
             "step": step,
             "result": "",
+            "episode": episode,
         }
         async with redis_errors():
             if not await self.redis.hsetnx(key, "state", "pending"):  # type: ignore[misc]
@@ -164,4 +172,5 @@ class Approvals:
             int(d.get("expires", 0)),
             d.get("step", ""),
             d.get("result", ""),
+            int(d.get("episode", 0)),
         )

@@ -35,11 +35,17 @@ async def _decide(
     request: Request, incident_id: str, step: str, who: str, approve: bool
 ) -> StepDecision:
     deps = request.app.state.deps
-    if await deps.store.incident(incident_id) is None:
+    incident = await deps.store.incident(incident_id)
+    if incident is None:
         raise UnknownIncident(f"no incident {incident_id}")
-    decision = await Approvals(deps.redis).decide(incident_id, step, who, approve=approve)
     action = "approve" if approve else "reject"
     click = Click(action=action, incident=incident_id, step=step, user=who, via="operator")
+    proposed = await Approvals(deps.redis).get(incident_id, step)
+    if proposed is not None and proposed.episode != incident.reopened:
+        error = "this step was proposed before the incident reopened: decide on the new proposal"
+        await deps.store.record(incident_id, click.actor, "operator.refused", error)
+        raise InvalidTransition(error)
+    decision = await Approvals(deps.redis).decide(incident_id, step, who, approve=approve)
     match decision.verdict:
         case Verdict.UNKNOWN:
             raise UnknownIncident(f"incident {incident_id} has no step {step!r} to approve")

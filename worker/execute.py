@@ -50,7 +50,7 @@ from worker.checks import (
 )
 from worker.clients import rollout
 from worker.deployments import rollback_target, running
-from worker.ledger import Record, State, new_token, step_key
+from worker.ledger import Record, State, episode_key, new_token
 from worker.outcome import Code, Outcome, Status, StepRef
 
 Arm = Callable[[str, str], Awaitable[None]]  # (baseline, target): mark in flight, then act
@@ -82,7 +82,7 @@ class Executor:
         self, incident: Incident, step: Step, *, approved_by: str | None = None
     ) -> Outcome:
         """Decide, maybe act, record, verify; never raises for a decision (StoreUnavailable may)."""
-        s = StepRef(incident, step, step_key(step.action))
+        s = StepRef(incident, step, episode_key(incident, step.action))
         actor = approved_by or "plantao"
         record = await self.c.ledger.get(s.key)
         if record is not None:

@@ -26,7 +26,7 @@ from worker.deps import Deps
 from worker.duty_jobs import DUTY_JOBS
 from worker.instrument import instrument
 from worker.outcome import Status
-from worker.replay import REPLAY_JOBS
+from worker.replay import REPLAY_JOBS, plan
 from worker.slack import Message, render_failed, render_opened, render_resolved, render_update
 from worker.slack_jobs import SLACK_JOBS
 
@@ -166,7 +166,28 @@ async def notify_incident(ctx: dict[str, Any], incident_id: str, event: str) -> 
     kind = f"{event}:{incident.severity}" if event == "severity" else f"{event}:{incident.reopened}"
     if event == "stale_ack" and incident.acknowledged_at is not None:
         kind = f"{event}:{incident.acknowledged_at.timestamp():.0f}"
-    return await _announce_once(ctx, deps, incident, kind, render_update(incident, event))
+    said = await _announce_once(ctx, deps, incident, kind, render_update(incident, event))
+    if event == "reopened" and deps.room is not None:
+        await _propose_again(deps, incident)
+    return said
+
+
+async def _propose_again(deps: Deps, incident: Incident) -> None:
+    """A reopened incident's approve steps get fresh approvals (Web API mode): the situation
+    is back, and the buttons of the earlier opening no longer count."""
+    assert deps.room is not None
+    try:
+        _, steps = await plan(deps, incident)
+    except Exception as exc:  # noqa: BLE001 - the reopening is announced; proposals are extra
+        error = f"{type(exc).__name__}: {exc}"
+        await deps.store.record(incident.id, "plantao", "job.skipped", f"not re-planned: {error}")
+        return
+    if not any(step.policy is Policy.APPROVE for step in steps):
+        return
+    for step in steps:
+        detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
+        await deps.store.record(incident.id, "plantao", "step.proposed", detail)
+    await deps.room.reproposed(incident, steps)
 
 
 def _retry_on_store_errors(job: Job) -> Job:

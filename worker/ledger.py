@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from arq.connections import ArqRedis
 
+from core.models import Incident
 from core.store import P, now_ms, redis_errors
 from handlers.actions import Action
 
@@ -81,6 +82,13 @@ def step_key(action: Action) -> str:
     """The step's identity in an incident: its kind and a digest of its fields."""
     fields = json.dumps(asdict(action), sort_keys=True, default=str)
     return f"{type(action).__name__}:{hashlib.sha256(fields.encode()).hexdigest()[:12]}"
+
+
+def episode_key(incident: Incident, action: Action) -> str:
+    """The step's identity in one opening of the incident: a reopened (flapping) incident may
+    run a step again, within the action's budget, and needs a fresh approval to do so."""
+    key = step_key(action)
+    return f"{key}@{incident.reopened}" if incident.reopened else key
 
 
 def new_token() -> str:

@@ -25,7 +25,7 @@ from handlers.types import Policy, Step
 from webhook.classify import Classifier
 from worker import policies
 from worker.deps import Deps
-from worker.ledger import Ledger, State, step_key
+from worker.ledger import Ledger, State, episode_key
 from worker.outcome import Code, Outcome, Status
 from worker.slack import render_opened
 
@@ -80,7 +80,8 @@ def original_run(incident: Incident, timeline: list[TimelineEntry]) -> Run:
     )
 
 
-async def _plan(deps: Deps, incident: Incident) -> tuple[object, list[Step]]:
+async def plan(deps: Deps, incident: Incident) -> tuple[object, list[Step]]:
+    """Diagnose (bounded by JOB_TIMEOUT_S) and plan the incident under the current policies."""
     handler = HANDLERS[incident.scenario]
     findings = await asyncio.wait_for(
         handler.diagnose(incident, deps.probes), deps.settings.job_timeout_s
@@ -93,7 +94,7 @@ async def _plan(deps: Deps, incident: Incident) -> tuple[object, list[Step]]:
 async def _decide(deps: Deps, incident: Incident, step: Step) -> PlannedStep:
     """What the executor would do with `step` now, without doing it or spending any budget."""
     checks = deps.executor.c
-    record = await checks.ledger.get(Ledger.key(incident.id, step_key(step.action)))
+    record = await checks.ledger.get(Ledger.key(incident.id, episode_key(incident, step.action)))
     if record is not None and record.state in (State.DONE, State.FAILED):
         return PlannedStep(line=_line(step), decision="already_" + record.state.value)
     refusal = await checks.refusal(incident, step, None)
@@ -121,7 +122,7 @@ async def preview(deps: Deps, incident_id: str, job_id: str) -> Preview:
     stored = await _incident(deps, incident_id)
     original = original_run(stored, await deps.store.timeline(incident_id))
     incident = reclassify(deps, stored)
-    _, steps = await _plan(deps, incident)
+    _, steps = await plan(deps, incident)
     now = Run(
         scenario=incident.scenario.value,
         severity=incident.severity.value,
@@ -150,7 +151,7 @@ async def replay(deps: Deps, incident_id: str, by: str, job_id: str) -> list[Out
     incident = reclassify(deps, await _incident(deps, incident_id))
     structlog.contextvars.bind_contextvars(incident=incident.id, scenario=incident.scenario.value)
     await store.record(incident.id, by, "replay.started", f"job {job_id}, {incident.scenario}")
-    findings, steps = await _plan(deps, incident)
+    findings, steps = await plan(deps, incident)
     await store.record(incident.id, "plantao", "diagnosed", repr(findings)[:2000])
     for step in steps:
         await store.record(incident.id, "plantao", "step.proposed", _line(step))

@@ -151,6 +151,8 @@ async def approve(deps: Deps, incident: Incident, click: Click) -> str:
         raise Refusal("no_web_api")
     approvals = deps.room.approvals
     found = await approvals.get(incident.id, click.step)
+    if found is not None and found.episode != incident.reopened:
+        raise Refusal("earlier_opening")
     ran_before = found is not None and found.state == "approved" and not found.result
     if found is not None and ran_before and click.user in found.approvers:
         return await _run_approved(deps, incident, click, found)
@@ -172,6 +174,9 @@ async def approve(deps: Deps, incident: Incident, click: Click) -> str:
 async def reject(deps: Deps, incident: Incident, click: Click) -> str:
     if deps.room is None:
         raise Refusal("no_web_api")
+    found = await deps.room.approvals.get(incident.id, click.step)
+    if found is not None and found.episode != incident.reopened:
+        raise Refusal("earlier_opening")
     decision = await deps.room.approvals.decide(incident.id, click.step, click.user, approve=False)
     if decision.verdict is not Verdict.REJECTED:
         raise _refusal(decision.verdict, decision.detail)

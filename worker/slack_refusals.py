@@ -30,6 +30,10 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "You may not approve {severity} steps: ask someone on the allow-list.",
         "pt-BR": "Você não pode aprovar passos {severity}: peça a alguém da lista de aprovadores.",
     },
+    "earlier_opening": {
+        "en": "This button is from before the incident reopened: use the steps proposed again.",
+        "pt-BR": "Este botão é de antes da reabertura: use os passos propostos de novo.",
+    },
     "no_web_api": {
         "en": "Approvals need the Slack Web API (SLACK_BOT_TOKEN).",
         "pt-BR": "Aprovações exigem a Web API do Slack (SLACK_BOT_TOKEN).",

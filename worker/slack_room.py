@@ -33,7 +33,7 @@ from handlers.actions import (
     describe,
 )
 from handlers.types import Policy, Step
-from worker.ledger import step_key
+from worker.ledger import episode_key
 from worker.outbox import Kind, Outbox, Sender
 from worker.outcome import Outcome
 from worker.slack import Message, _finding_lines
@@ -108,14 +108,7 @@ class SlackRoom:
     ) -> None:
         """Record the incident's top-level message and its first thread replies."""
         lines = _finding_lines(findings)
-        views = []
-        for step in steps:
-            key = step_key(step.action)
-            if step.policy is Policy.APPROVE:
-                needed = self.approvers_needed(incident, step)
-                ttl = self.settings.slack_approval_ttl_s
-                await self.approvals.propose(incident.id, key, encode_step(step), ttl, needed)
-            views.append(StepView(key, describe(step.action), step.policy.value, step.why))
+        views = await self._propose(incident, steps)
         ran = [o.line() for o in outcomes]
         room = {"findings": json.dumps(lines), "steps": json.dumps([asdict(v) for v in views])}
         async with redis_errors(), self.outbox.redis.pipeline(transaction=True) as pipe:
@@ -161,6 +154,36 @@ class SlackRoom:
             replies.append(render_notification(incident, t, self.link(incident.id)))
         for n, message in enumerate(replies):
             await self.reply(incident, f"opened:{n}", message)
+
+    async def _propose(self, incident: Incident, steps: list[Step]) -> list[StepView]:
+        """Open an approval per approve step, bound to this opening of the incident."""
+        views = []
+        for step in steps:
+            key = episode_key(incident, step.action)
+            if step.policy is Policy.APPROVE:
+                needed = self.approvers_needed(incident, step)
+                ttl = self.settings.slack_approval_ttl_s
+                encoded = encode_step(step)
+                await self.approvals.propose(
+                    incident.id, key, encoded, ttl, needed, episode=incident.reopened
+                )
+            views.append(StepView(key, describe(step.action), step.policy.value, step.why))
+        return views
+
+    async def reproposed(self, incident: Incident, steps: list[Step]) -> None:
+        """A reopened incident: its steps proposed again with fresh approvals (the buttons of
+        the earlier opening are refused), in the thread and on the updated top message."""
+        views = await self._propose(incident, steps)
+        async with redis_errors():
+            steps_json = json.dumps([asdict(v) for v in views])
+            await self.outbox.redis.hset(ROOM + incident.id, "steps", steps_json)  # type: ignore[misc]
+        title = (
+            "Proposed again (reopened)" if self.locale == "en" else "Propostos de novo (reaberto)"
+        )
+        lines = [f"[{v.policy}] {v.line} — {v.why}" for v in views]
+        message = render_reply(title, lines, self.locale, self.link(incident.id))
+        await self.reply(incident, f"reproposed:{incident.reopened}", message)
+        await self.refresh(incident)
 
     async def render(self, incident: Incident) -> Message:
         async with redis_errors():

@@ -371,3 +371,38 @@ async def test_refusals_speak_the_rooms_language(make_room: MakeRoom, real_redis
     assert said == "Não feito: o incidente está resolvido e não pode passar a reconhecido."
     await room.click("escalate", "1", ts="7.4")
     assert room.stub.ephemeral[-1]["text"] == "O incidente está resolvido: não há o que escalonar."
+
+
+def resolved_body(body: bytes) -> bytes:
+    """The same delivery, every alert resolved (as Alertmanager sends it)."""
+    data = json.loads(body)
+    data["status"] = "resolved"
+    for alert in data["alerts"]:
+        alert["status"] = "resolved"
+        alert["endsAt"] = "2026-11-25T05:00:00Z"
+    return json.dumps(data).encode()
+
+
+async def test_a_reopened_incident_proposes_its_steps_again_and_old_buttons_are_refused(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """Flapping: the approve step gets a fresh approval for the new opening; the earlier
+    opening's button is refused and runs nothing; the new one runs the step."""
+    room = await make_room(real_redis)
+    await room.alert(ERRORS)
+    await room.drain()
+    old = room.step_value()
+    await room.alert(resolved_body(ERRORS))
+    await room.drain()
+    await room.alert(ERRORS)  # fires again within the flapping window: reopened
+    await room.drain()
+    incident = await Store(real_redis).incident("1")
+    assert incident is not None and incident.reopened == 1
+    new = room.step_value()  # the top message now carries the new proposal's button
+    assert new != old and new.endswith("@1")
+    assert "Proposed again (reopened)" in room.thread()
+    await room.click("approve", old, ts="8.1")
+    assert "before the incident reopened" in room.stub.ephemeral[-1]["text"]
+    assert await ran(real_redis) == 0
+    await room.click("approve", new, ts="8.2")
+    assert await ran(real_redis) == 1
