@@ -24,7 +24,7 @@ from worker.slack import SlackPoster
 
 log = structlog.get_logger()
 HEARTBEAT_S = 5.0
-RESTART_BACKOFF_MAX_S = 10.0
+RESTART_BACKOFF_MAX_S = 4.0  # back within seconds of Redis's return (chaos/: < 10 s)
 # ARQ's own timeout, a backstop behind the diagnosis limit: room for the automatic steps (a
 # Railway mutation is bounded at 15 s and its verification at 45 s, worker/checks.py Timing).
 # A job whose worker died is re-run after this + 10 s (ARQ's in-progress key).

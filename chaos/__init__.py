@@ -1,0 +1,1 @@
+"""plantão's chaos suite: real processes, real faults, and a checker (see chaos/README.md)."""
