@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import time
 from dataclasses import asdict
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.check import check, settle
-from chaos.driver import Delivery, answers, drive, plan
+from chaos.driver import Delivery, alertmanager_body, answers, drive, plan
 from chaos.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -127,6 +128,59 @@ async def outage(stack: Stack, seconds: float = 30.0, rate: float = 20.0) -> dic
     }
 
 
+async def poison(stack: Stack, tries: int = 3) -> dict[str, Any]:
+    """A handler that hangs: the service it probes accepts connections and never answers. Its
+    job must be tried exactly JOB_MAX_TRIES times, then dead-lettered and reported in Slack
+    within 60 s, while another incident is handled normally meanwhile."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # connections complete in the backlog and are never read: a hang
+    config = stack.tmp / "plantao.toml"
+    config.write_text(f'[services.hang]\nurl = "http://127.0.0.1:{hole.getsockname()[1]}"\n')
+    stack.extra_env = {
+        "PLANTAO_CONFIG": str(config),
+        "JOB_TIMEOUT_S": "1",
+        "JOB_MAX_TRIES": str(tries),
+        "PROBE_TIMEOUT_S": "20",
+    }
+    try:
+        stack.start(workers=1)
+        stuck = alertmanager_body("poison", "hang", "ServiceDown", "2026-11-25T04:00:00Z")
+        fine = alertmanager_body("healthy", "other", "ServiceDown", "2026-11-25T04:00:00Z")
+        deliveries = [
+            Delivery("alertmanager", stuck, ["alertmanager:poison"]),
+            Delivery("alertmanager", fine, ["alertmanager:healthy"]),
+        ]
+        t0 = time.time()
+        await drive(stack.base_url, deliveries, rate=10.0)
+        incident = stack.redis.get("hget", "plantao:alert:alertmanager:poison", "incident").decode()
+        reported_in = None
+        while time.time() - t0 < 60 and reported_in is None:
+            tops = [m for m in stack.slack.top() if "failed" in m.text and "hang" in m.text]
+            if tops:
+                reported_in = time.time() - t0
+            await asyncio.sleep(0.2)
+        events = [
+            json.loads(raw)["event"]
+            for raw in stack.redis.get("lrange", f"plantao:incident:{incident}:timeline", 0, -1)
+        ]
+        dead = stack.redis.get("exists", f"plantao:deadletter:incident:{incident}:open")
+        tried = events.count("job.retry") + events.count("job.dead_lettered")
+        other = stack.redis.get("hget", "plantao:alert:alertmanager:healthy", "incident").decode()
+        other_ok = bool(stack.redis.get("exists", f"plantao:notified:{other}:opened"))
+        passed = tried == tries and bool(dead) and reported_in is not None and other_ok
+        return {
+            "job_max_tries": tries,
+            "tried": tried,
+            "dead_lettered": bool(dead),
+            "reported_in_s": reported_in,
+            "other_incident_handled": other_ok,
+            "passed": passed,
+        }
+    finally:
+        hole.close()
+
+
 def _posted_after(stack: Stack, d: Delivery) -> float | None:
     """Seconds from the delivery's 2xx to its incident's first post, when that incident was
     new (posted after the 2xx); None otherwise."""
@@ -178,6 +232,8 @@ async def run(profile: str, keep: bool) -> dict[str, Any]:
                 return await durability(stack, 2000)
             case "outage":
                 return await outage(stack)
+            case "poison":
+                return await poison(stack)
         raise ValueError(profile)
     except Exception as exc:
         print(stack.logs()[-6000:], file=sys.stderr)
@@ -192,11 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         "profile",
         nargs="?",
         default="short",
-        choices=["short", "durability", "outage", "full", "ci"],
+        choices=["short", "durability", "outage", "poison", "full", "ci"],
     )
     p.add_argument("--keep", action="store_true", help="keep the processes' logs")
     args = p.parse_args(argv)
-    profiles = ["short", "durability", "outage"] if args.profile == "ci" else [args.profile]
+    profiles = (
+        ["short", "durability", "outage", "poison"] if args.profile == "ci" else [args.profile]
+    )
     RESULTS.mkdir(exist_ok=True)
     ok = True
     for profile in profiles:

@@ -35,7 +35,7 @@ class Delivery:
         return self.acked_at is not None
 
 
-def _alertmanager(fp: str, service: str, name: str, starts: str) -> bytes:
+def alertmanager_body(fp: str, service: str, name: str, starts: str) -> bytes:
     alert = {
         "status": "firing",
         "labels": {"alertname": name, "service": service, "severity": "critical"},
@@ -69,7 +69,7 @@ def plan(n: int, storm: int = 50, duplicates: float = 0.2, seed: int = 7) -> lis
             out.append(Delivery(first.source, first.body, first.fingerprints))
         elif roll < duplicates + 0.15:
             k = rng.randrange(storm)
-            body = _alertmanager(
+            body = alertmanager_body(
                 f"storm{k}", f"storm-{k % 10}", names[k % 4], "2026-11-25T04:00:00Z"
             )
             out.append(Delivery("alertmanager", body, [f"alertmanager:storm{k}"]))
@@ -79,7 +79,7 @@ def plan(n: int, storm: int = 50, duplicates: float = 0.2, seed: int = 7) -> lis
             out.append(Delivery("sentry", body, [f"sentry:issue:{issue}"]))
         else:
             fp = f"a{i:06d}"
-            body = _alertmanager(
+            body = alertmanager_body(
                 fp, f"svc-{i % 25}", names[i % 4], f"2026-11-25T04:{i % 60:02d}:00Z"
             )
             out.append(Delivery("alertmanager", body, [f"alertmanager:{fp}"]))

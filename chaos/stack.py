@@ -69,10 +69,12 @@ class Stack:
         self.api_port = free_port()
         self.api: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
+        self.extra_env: dict[str, str] = {}
         self._n = 0
 
     def env(self, role: str) -> dict[str, str]:
         return {
+            **self.extra_env,
             "RUN_MODE": role,
             "REDIS_URL": self.redis.url,
             "APP_ENV": "production",
