@@ -45,6 +45,22 @@ async def _heartbeat(deps: Deps, instance: str) -> None:
         await asyncio.sleep(HEARTBEAT_S)
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]], within_s: float = 5.0) -> None:
+    """Cancel background tasks and wait for them, cancelling again those still running: a
+    cancellation can be swallowed by a library on the way (Python 3.11's wait_for, redis-py's
+    timeouts), and one swallowed cancel must not hang the worker's shutdown for ever."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            log.warning("worker.tasks_not_stopped", tasks=[t.get_name() for t in pending])
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(0.5, left))
+
+
 def build_worker(
     settings: Settings,
     config: PlantaoConfig,
@@ -68,9 +84,7 @@ def build_worker(
         log.info("worker.started", instance=instance)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # the sender gives its lease up
+        await stop_tasks(tasks)  # the sender gives its lease up
         deps = ctx.get(CTX_KEY)
         if isinstance(deps, Deps) and deps.room is not None:  # send what is queued, briefly
             with contextlib.suppress(TimeoutError, StoreUnavailable):
@@ -104,10 +118,7 @@ async def _stop(worker: Worker) -> None:
     Not Worker.close(): it needs Redis, and without signal handling it cancels and then
     awaits its own tasks, raising CancelledError into the supervisor.
     """
-    tasks = list(worker.tasks.values())
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await stop_tasks(list(worker.tasks.values()))
     if worker.on_shutdown is not None:
         await worker.on_shutdown(worker.ctx)
 

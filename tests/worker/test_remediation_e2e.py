@@ -23,9 +23,7 @@ from worker.guards import Guards
 from worker.runner import build_worker
 
 DRAIN_S = 20.0
-# A burst worker in Web API mode sometimes never returns from its poll loop (a task that does
-# not end when cancelled; root cause open): bound each attempt and retry the test.
-pytestmark = [pytest.mark.timeout(60), pytest.mark.flaky(reruns=2)]
+pytestmark = pytest.mark.timeout(60)
 
 
 def alertmanager(name: str) -> bytes:

@@ -27,7 +27,6 @@ ERRORS = fixture_bytes("alertmanager", "captured-am025-firing-3-alerts-mixed-sev
 WAIT_S = 20.0
 
 
-@pytest.mark.flaky(reruns=2)
 @pytest.mark.timeout(90)
 async def test_a_worker_resumes_after_redis_restarts(
     make_client: MakeClient,
