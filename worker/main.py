@@ -25,7 +25,7 @@ from webhook.app import create_app
 from webhook.classify import Classifier
 from webhook.sources import SOURCES
 from worker import operate, ops_cli, policies
-from worker.runner import instance_id, run_supervised
+from worker.runner import instance_id, run_supervised, stop_tasks
 from worker.scheduler import Scheduler
 
 log = structlog.get_logger()
@@ -93,9 +93,7 @@ async def _dev(settings: Settings, config: PlantaoConfig) -> None:
     try:
         await api.serve()
     finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await stop_tasks(background, within_s=10.0)
 
 
 async def _serve(settings: Settings, config: PlantaoConfig) -> None:
