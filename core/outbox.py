@@ -7,6 +7,8 @@ Keys (under `plantao:`):
   outbox:seq              string the sequence
   outbox:hold             string ms until which nothing may be sent (Slack's Retry-After)
   outbox:dead             zset   items Slack refused (`ok: false`), by time
+  outbox:orphaned:{inc}   string the refused top-level post of an incident: its replies and
+                                 updates are set aside with it instead of waiting for ever
   outbox:lock             string the one sender allowed to send (lease)
   slack:ts:{incident}     string the ts of the incident's top-level message
 """
@@ -25,6 +27,7 @@ DEDUP = f"{P}outbox:dedup:"
 SEQ = f"{P}outbox:seq"
 HOLD = f"{P}outbox:hold"
 DEAD = f"{P}outbox:dead"
+ORPHANED = f"{P}outbox:orphaned:"
 LOCK = f"{P}outbox:lock"
 TS = f"{P}slack:ts:"
 

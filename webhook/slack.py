@@ -38,7 +38,13 @@ JOBS: dict[str, str] = {
     "resolve": "slack_resolve",
     "silence": "slack_silence",
 }
-NOT_RECORDED = "plantão could not record your click (its storage is unavailable): try again."
+NOT_RECORDED = {  # in SLACK_LOCALE, like the worker's refusals (worker/slack_refusals.py)
+    "en": "plantão could not record your click (its storage is unavailable): try again.",
+    "pt-BR": (
+        "O plantão não conseguiu registrar seu clique (o armazenamento está indisponível): "
+        "tente de novo."
+    ),
+}
 
 
 class _User(BaseModel):
@@ -139,6 +145,7 @@ async def interactions(request: Request) -> Response:
             log.info("slack.click", action=click.action, incident=click.incident, queued=queued)
     except StoreUnavailable as exc:
         log.warning("slack.click_not_recorded", error=str(exc))
-        ephemeral = {"response_type": "ephemeral", "replace_original": False, "text": NOT_RECORDED}
+        text = NOT_RECORDED.get(settings.slack_locale, NOT_RECORDED["en"])
+        ephemeral = {"response_type": "ephemeral", "replace_original": False, "text": text}
         return JSONResponse(ephemeral, status_code=200)
     return Response(status_code=200)

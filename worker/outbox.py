@@ -205,7 +205,8 @@ class Outbox:
 
     async def dead(self, items: list[Item], error: str) -> None:
         """Slack refused them: kept aside with the error (worker/outbox_refused.py)."""
-        await outbox_refused.keep(self.redis, [i.id for i in items], error)
+        tops = tuple(i.incident for i in items if i.kind is Kind.POST and i.incident)
+        await outbox_refused.keep(self.redis, [i.id for i in items], error, tops)
 
     async def hold_ms(self) -> int:
         async with redis_errors():
@@ -314,12 +315,16 @@ class Sender:
 
     async def _pick(self) -> tuple[list[Item], str | None] | None:
         items = await self.outbox.head()
+        orphans: set[str] = set()
         for item in items:
             parent = None
             if item.kind is not Kind.POST:
+                if item.id in orphans:
+                    continue
                 parent = await self.outbox.top_ts(item.incident)
                 if parent is None:
-                    continue  # its top-level message has not gone out yet
+                    orphans |= await self._orphans(item, items)
+                    continue  # its top-level message has not gone out yet (or never will)
             if item.kind is not Kind.REPLY:
                 return [item], parent
             if item.lead:  # an earlier attempt: the same message, or nothing
@@ -331,6 +336,17 @@ class Sender:
             ]
             return same[:DIGEST_MAX], parent
         return None
+
+    async def _orphans(self, item: Item, items: list[Item]) -> set[str]:
+        """A thread whose top-level post Slack refused: set its items aside with that post,
+        so they do not block the queue; `plantao outbox retry` sends them all again."""
+        top = await outbox_refused.orphaned_by(self.outbox.redis, item.incident)
+        if top is None:
+            return set()
+        thread = [i for i in items if i.incident == item.incident and i.kind is not Kind.POST]
+        log.error("outbox.orphaned", incident=item.incident, top=top, items=[i.id for i in thread])
+        await self.outbox.dead(thread, f"its top-level message (item {top}) was refused")
+        return {i.id for i in thread}
 
     async def _send(self, batch: list[Item], parent: str | None) -> None:
         lead = batch[0]

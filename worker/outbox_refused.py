@@ -1,7 +1,12 @@
 """Messages Slack refused (`ok: false`: channel_not_found, invalid_blocks, not_in_channel ...):
 kept, with Slack's error, for `REFUSED_KEEP_S` and at most `REFUSED_MAX`, so an operator can see
-why and send them again once the cause is fixed (`plantao outbox refused`, `plantao outbox retry`).
-A retried message goes back to the end of the queue, as ordinary (not P0/P1) traffic."""
+why and send them again once the cause is fixed (`plantao outbox refused`,
+`plantao outbox retry ID…|--all`). A retried message goes back to the end of the queue, as
+ordinary (not P0/P1) traffic.
+
+An incident whose top-level post was refused has no thread: its replies and updates are set
+aside too (worker/outbox.py) rather than wait for ever, and `retry` of them all sends the post
+first, then its thread."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import dataclass
 
 from arq.connections import ArqRedis
 
-from core.outbox import DEAD, ITEM, QUEUE
+from core.outbox import DEAD, ITEM, ORPHANED, QUEUE
 from core.store import now_ms, redis_errors
 
 REFUSED_KEEP_S = 7 * 24 * 3600
@@ -31,12 +36,17 @@ end
 return #gone
 """
 
-# KEYS: dead zset, queue; ARGV: item prefix, ids... Back to the queue, in their first order.
+# KEYS: dead zset, queue; ARGV: item prefix, orphaned prefix, ids... Back to the queue, in
+# their first order; a top-level post queued again takes its incident's thread off hold.
 _RETRY = """
 local n = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local id, key = ARGV[i], ARGV[1] .. ARGV[i]
   if redis.call('ZREM', KEYS[1], id) == 1 and redis.call('EXISTS', key) == 1 then
+    local incident = redis.call('HGET', key, 'incident') or ''
+    if redis.call('HGET', key, 'kind') == 'post' and incident ~= '' then
+      redis.call('DEL', ARGV[2] .. incident)
+    end
     redis.call('HSET', key, 'state', 'queued', 'lead', '')
     redis.call('HDEL', key, 'error')
     redis.call('PERSIST', key)
@@ -58,8 +68,9 @@ class Refused:
     refused_at_ms: int
 
 
-async def keep(redis: ArqRedis, ids: list[str], error: str) -> None:
-    """Move items Slack refused out of the queue into the refused set, then trim that set."""
+async def keep(redis: ArqRedis, ids: list[str], error: str, tops: tuple[str, ...] = ()) -> None:
+    """Move items Slack refused out of the queue into the refused set, then trim that set.
+    `tops`: incidents whose top-level post this was (their threads are set aside too)."""
     at = now_ms()
     async with redis_errors():
         async with redis.pipeline(transaction=True) as pipe:
@@ -68,8 +79,17 @@ async def keep(redis: ArqRedis, ids: list[str], error: str) -> None:
                 pipe.zadd(DEAD, {id_: at})
                 pipe.hset(ITEM + id_, mapping={"state": "dead", "error": error})
                 pipe.expire(ITEM + id_, REFUSED_KEEP_S)
+            for incident in tops:
+                pipe.set(ORPHANED + incident, ids[0], ex=REFUSED_KEEP_S)
             await pipe.execute()
         await trim(redis, at)
+
+
+async def orphaned_by(redis: ArqRedis, incident: str) -> str | None:
+    """The refused top-level post (item id) an incident's thread waits for in vain, if any."""
+    async with redis_errors():
+        raw = await redis.get(ORPHANED + incident)
+    return raw.decode() if raw else None
 
 
 async def trim(redis: ArqRedis, at_ms: int | None = None) -> int:
@@ -107,4 +127,4 @@ async def retry(redis: ArqRedis, ids: list[str] | None = None) -> int:
         if not ids:
             return 0
         script = redis.register_script(_RETRY)
-        return int(await script(keys=[DEAD, QUEUE], args=[ITEM, *ids]))
+        return int(await script(keys=[DEAD, QUEUE], args=[ITEM, ORPHANED, *ids]))

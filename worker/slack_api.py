@@ -1,7 +1,8 @@
 """Slack's Web API, the few methods plantão calls, with Slack's answers mapped to our errors.
 
 429 -> RateLimited (with Retry-After), 5xx / timeout / refused connection -> SlackDown (the
-message may or may not have been posted), `ok: false` -> SlackRefused (retrying will not help).
+message may or may not have been posted), `ok: false` -> SlackRefused (retrying will not help),
+except Slack's own transient errors (TRANSIENT -> SlackDown, `ratelimited` -> RateLimited).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import httpx
 
 from core.errors import NotifyFailed
 
+# `ok: false` errors that are Slack's trouble, not ours (Slack's method docs: "likely due to a
+# transient issue on our end", "It's possible some aspect of the operation succeeded"): sent
+# again after a look-up, like a 5xx. `ratelimited` is a 429 in a 200's clothing.
+TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 METADATA_TYPE = "plantao_message"  # message metadata event_type: finds our posts after a crash
 HISTORY_LIMIT = 200
 
@@ -81,6 +86,10 @@ class SlackApi:
             raise SlackDown(f"Slack answered {method} with something not JSON") from exc
         if not isinstance(body, dict) or not body.get("ok", False):
             error = body.get("error", "unknown") if isinstance(body, dict) else "unknown"
+            if error == "ratelimited":
+                raise RateLimited(_retry_after(response))
+            if error in TRANSIENT:
+                raise SlackDown(f"Slack answered {method} with {error}: a transient error")
             raise SlackRefused(f"Slack refused {method}: {error}")
         return body
 

@@ -4,12 +4,17 @@ Every click goes to the incident's timeline with the Slack user, and to its thre
 cannot be honoured (a replayed or expired approval, someone not allowed, an invalid transition)
 is answered to that person alone, with the reason (Slack's response_url). Approved steps run
 through the one executor, `Executor.run(incident, step, approved_by=...)`.
+
+The operator API and CLI decide on a step themselves (core/step_decisions.py) and enqueue
+the same approve / reject jobs with the Click's `via` set: those only carry the decision out
+(run the step once, tell the thread, update the message).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,14 +29,14 @@ from core.silences import Matcher, Silence, Silences
 from handlers import actions
 from handlers.types import Endpoint, Policy, Step
 from worker.deps import Deps
-from worker.duties.escalation import CannotEscalate, escalate_by_hand, level_mentions
+from worker.duties.escalation import CannotEscalate, escalate_by_hand
 from worker.outcome import Status
 from worker.slack_refusals import Refusal
 from worker.slack_render import render_reply
 
 log = structlog.get_logger()
 Job = Callable[..., Awaitable[str]]
-Act = Callable[[Deps, Incident, Click], Awaitable[str]]
+Act = Callable[[Deps, Incident, Click], Awaitable["str | Said"]]
 SILENCE_FOR = timedelta(hours=1)
 ACTION_TYPES: dict[str, type[Any]] = {
     t.__name__: t
@@ -47,6 +52,14 @@ ACTION_TYPES: dict[str, type[Any]] = {
         actions.Advise,
     )
 }
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a click did, for the timeline and the thread, with whom to mention there."""
+
+    line: str
+    mention: str = ""
 
 
 def decode_step(raw: str) -> Step:
@@ -92,14 +105,14 @@ async def resolve(deps: Deps, incident: Incident, click: Click) -> str:
     return await _transition(deps, incident, click, IncidentState.RESOLVED)
 
 
-async def escalate(deps: Deps, incident: Incident, click: Click) -> str:
+async def escalate(deps: Deps, incident: Incident, click: Click) -> Said:
     try:
-        line = await escalate_by_hand(deps, incident, click.actor)
+        raised = await escalate_by_hand(deps, incident, click.actor)
     except CannotEscalate as exc:
         if exc.state == "top":
             raise Refusal("escalate_top") from exc
         raise Refusal("escalate_closed", state=exc.state) from exc
-    return f"{click.actor} escalated the incident: {line}"
+    return Said(f"{click.actor} escalated the incident: {raised.line}", raised.mention)
 
 
 async def silence(deps: Deps, incident: Incident, click: Click) -> str:
@@ -153,6 +166,8 @@ async def approve(deps: Deps, incident: Incident, click: Click) -> str:
     found = await approvals.get(incident.id, click.step)
     if found is not None and found.episode != incident.reopened:
         raise Refusal("earlier_opening")
+    if click.via != "slack":  # decided at the operator API or CLI (core/step_decisions.py)
+        return await _decided(deps, incident, click, found)
     ran_before = found is not None and found.state == "approved" and not found.result
     if found is not None and ran_before and click.user in found.approvers:
         return await _run_approved(deps, incident, click, found)
@@ -166,9 +181,24 @@ async def approve(deps: Deps, incident: Incident, click: Click) -> str:
             return await _run_approved(deps, incident, click, found)
         case Verdict.WAITING:
             await _tell(deps, click, Refusal("waiting"))
-            return f"{click.actor} approved {click.step}: a second approver is needed"
+            return _waiting(click)
         case _:
             raise _refusal(decision.verdict, decision.detail)
+
+
+def _waiting(click: Click) -> str:
+    return f"{click.actor} approved {click.step}: a second approver is needed"
+
+
+async def _decided(deps: Deps, incident: Incident, click: Click, found: Approval | None) -> str:
+    """An operator's approval, taken already: run the step (once), or say it waits."""
+    if found is None or click.user not in found.approvers:
+        raise Refusal("unknown")
+    if found.state == "pending":
+        return _waiting(click)
+    if found.state == "approved" and not found.result:
+        return await _run_approved(deps, incident, click, found)
+    raise _refusal(Verdict.USED, f"{found.state} by {found.by}")
 
 
 async def reject(deps: Deps, incident: Incident, click: Click) -> str:
@@ -177,9 +207,14 @@ async def reject(deps: Deps, incident: Incident, click: Click) -> str:
     found = await deps.room.approvals.get(incident.id, click.step)
     if found is not None and found.episode != incident.reopened:
         raise Refusal("earlier_opening")
-    decision = await deps.room.approvals.decide(incident.id, click.step, click.user, approve=False)
-    if decision.verdict is not Verdict.REJECTED:
-        raise _refusal(decision.verdict, decision.detail)
+    if click.via == "slack":
+        decided = await deps.room.approvals.decide(
+            incident.id, click.step, click.user, approve=False
+        )
+        if decided.verdict is not Verdict.REJECTED:
+            raise _refusal(decided.verdict, decided.detail)
+    elif found is None or (found.state, found.by) != ("rejected", click.user):
+        raise Refusal("unknown")  # the operator API or CLI rejected it already: say so here
     await deps.room.approvals.settle(incident.id, click.step, f"rejected by {click.actor}")
     return f"{click.actor} rejected {click.step}: it will not run"
 
@@ -187,8 +222,9 @@ async def reject(deps: Deps, incident: Incident, click: Click) -> str:
 def _refusal(verdict: Verdict, detail: str) -> Refusal:
     if verdict in (Verdict.UNKNOWN, Verdict.EXPIRED, Verdict.SAME_USER):
         return Refusal(verdict.value)
-    if verdict is Verdict.USED:
-        return Refusal("used", detail=detail)
+    if verdict is Verdict.USED:  # detail: "<state> by <who>" (core/approvals.py _DECIDE)
+        state, _, by = detail.partition(" by ")
+        return Refusal("used", detail=detail, decision=state, by=by)
     return Refusal("other", detail=f"{verdict} {detail}".strip())
 
 
@@ -210,16 +246,16 @@ def _job(name: str, act: Act) -> Job:
             event = f"{click.via}.{click.action}"
             await deps.store.record(incident.id, click.actor, event, step.strip())
             try:
-                line = await act(deps, incident, click)
+                said = await act(deps, incident, click)
             except Refusal as exc:
                 await deps.store.record(incident.id, click.actor, f"{click.via}.refused", str(exc))
                 await _tell(deps, click, exc)
                 return f"refused: {exc}"
-            mention = await level_mentions(deps, incident.id) if click.action == "escalate" else ""
-            await _thread(deps, incident, click, line, mention)
+            said = Said(said) if isinstance(said, str) else said
+            await _thread(deps, incident, click, said.line, said.mention)
         except StoreUnavailable as exc:
             raise Retry(defer=1.0) from exc
-        return line
+        return said.line
 
     run.__name__ = run.__qualname__ = name  # ARQ registers a job under its function's name
     return run

@@ -3,7 +3,9 @@ Portuguese. A `Refusal` carries a code and its values; the timeline keeps the En
 
 from __future__ import annotations
 
-from worker.slack_render import STATES, Locale
+from worker.slack_render import STATES, Locale, T
+
+DECISIONS = ("approved", "rejected", "expired")  # core/approvals.py states, as Slack shows them
 
 TEXTS: dict[str, dict[Locale, str]] = {
     "unknown": {
@@ -77,6 +79,9 @@ class Refusal(Exception):
         for name in ("state", "target"):  # incident states are translated too
             if name in values:
                 values[name] = _state(values[name], locale)
+        decision = values.pop("decision", "")  # and how an approval was used
+        if decision in DECISIONS:
+            values["detail"] = T[locale][decision].format(by=values.pop("by", ""))
         return TEXTS[self.code][locale].format(**values)
 
 

@@ -4,7 +4,8 @@ It implements chat.postMessage, chat.update, conversations.history / conversatio
 (with message metadata), usergroups.users.list, and a response_url endpoint (/actions/...).
 It records every request, enforces a per-channel rate limit on posting (429 + Retry-After,
 and counts requests that came back before a Retry-After ran out), and can be told to answer
-5xx, or to hold its answer (a client timeout, or a worker killed mid-send) after posting.
+5xx, `ok: false` with a given error (`errors`, `refuse`), or to hold its answer (a client
+timeout, or a worker killed mid-send) after posting.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class SlackStub:
         self.early: list[Call] = []  # writes that arrived before a Retry-After ran out
         self.fail_status = 0  # answer every write with this status while set (Slack down)
         self.fail_times = 0  # ... or only the next n writes
+        self.errors: list[str] = []  # answer the next writes 200 {ok: false, error}, one each
+        self.refuse: dict[str, str] = {}  # a write whose text is a key: 200 {ok: false, value}
         self.hold_s = 0.0  # post, then wait this long before answering (the client gives up)
         self._last: dict[str, float] = {}
         self._blocked_until: dict[str, float] = {}
@@ -121,6 +124,10 @@ class SlackStub:
         if self.fail_status or self.fail_times:
             self.fail_times = max(0, self.fail_times - 1)
             return self.fail_status or 500, {"ok": False, "error": "internal_error"}
+        if self.errors:
+            return 200, {"ok": False, "error": self.errors.pop(0)}
+        if str(body.get("text", "")) in self.refuse:
+            return 200, {"ok": False, "error": self.refuse[str(body.get("text", ""))]}
         if now - self._last.get(channel, -1e9) < self.min_interval_s:
             self._blocked_until[channel] = now + self.retry_after_s
             return 429, {"ok": False, "error": "ratelimited"}

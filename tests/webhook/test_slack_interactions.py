@@ -85,16 +85,23 @@ async def test_without_a_signing_secret_the_route_is_closed(
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("locale", "said"),
+    [("en", "could not record your click"), ("pt-BR", "não conseguiu registrar seu clique")],
+)
 async def test_redis_down_answers_200_with_an_ephemeral_reason(
-    make_client: MakeClient, make_settings: Callable[..., Settings]
+    make_client: MakeClient, make_settings: Callable[..., Settings], locale: str, said: str
 ) -> None:
-    """A click that cannot be recorded is never a 5xx: the person is told to try again."""
+    """A click that cannot be recorded is never a 5xx: the person is told, in SLACK_LOCALE,
+    to try again."""
     dead = connect("redis://127.0.0.1:1/0")
-    client = await make_client(make_settings(slack_signing_secret=SECRET), dead)
+    settings = make_settings(slack_signing_secret=SECRET, slack_locale=locale)
+    client = await make_client(settings, dead)
     body = click_body("ack", "7")
     response = await client.post("/slack/interactions", content=body, headers=signed(SECRET, body))
     assert response.status_code == 200
     assert response.json()["response_type"] == "ephemeral"
+    assert said in response.json()["text"]
 
 
 async def test_garbage_payload_is_a_422(

@@ -11,9 +11,11 @@ from arq.connections import ArqRedis
 from core.models import IncidentState, Severity
 from core.settings import Settings
 from core.store import Store
-from core.timers import LEASE_KEY
+from core.timers import LEASE_KEY, Timer
 from tests.support.http_recorder import HttpRecorder
 from tests.worker.sched_support import make_rig, open_incident
+from worker.deps import Deps
+from worker.duties.escalation import JOB, escalate_by_hand, fire, timer_id
 from worker.scheduler import Scheduler
 
 Recorders = Callable[[], HttpRecorder]
@@ -113,6 +115,60 @@ async def test_after_downtime_each_due_level_fires_once_marked_late(
     await rig.drain()
     bodies = [str(b["blocks"]) for b in rig.slack.json_bodies() if "escalated" in b["text"]]
     assert len(bodies) == 2 and all("late: due" in b for b in bodies)
+
+
+async def test_levels_whose_jobs_run_out_of_order_are_each_posted(
+    real_redis: ArqRedis, make_recorder: Recorders, make_settings: SettingsMaker
+) -> None:
+    """Both levels due at once (after downtime), the commander's job runs first: the engineer's
+    level is still posted, once, and the incident stays at the top level."""
+    rig = await make_rig(real_redis, make_recorder, make_settings, ROLES)
+    await open_incident(rig.store, ago=timedelta(hours=2))
+    incident = await rig.store.incident("1")
+    assert incident is not None
+    now = datetime.now(UTC)
+    timers = {n: Timer(timer_id(incident, n), JOB, now, ("1", str(n))) for n in (1, 2)}
+    deps = Deps.build(rig.settings, rig.config, real_redis)
+    try:
+        said = [await fire(deps, timers[n]) for n in (2, 1, 1, 2)]
+    finally:
+        await deps.http.aclose()
+    assert said == [
+        "escalated to incident_commander",
+        "escalated to escalation_engineer",
+        "skipped: already notified",
+        "skipped: already notified",
+    ]
+    assert len(rig.matching("escalated to the Escalation Engineer")) == 1
+    assert len(rig.matching("escalated to the Incident Commander")) == 1
+    incident = await rig.store.incident("1")
+    assert incident is not None and incident.escalation == 2
+
+
+async def test_a_level_reached_by_hand_is_not_paged_again_but_the_next_one_is(
+    real_redis: ArqRedis, make_recorder: Recorders, make_settings: SettingsMaker
+) -> None:
+    """Escalated to the engineer by hand at 5 min: at 30 min the timer pages nobody again; at
+    60 min the commander is paged by the timer."""
+    rig = await make_rig(real_redis, make_recorder, make_settings, ROLES)
+    await open_incident(rig.store)
+    incident = await rig.store.incident("1")
+    assert incident is not None
+    deps = Deps.build(rig.settings, rig.config, real_redis)
+    try:
+        raised = await escalate_by_hand(deps, incident, "slack:U0ANA")
+    finally:
+        await deps.http.aclose()
+    assert (raised.level, raised.mention) == (1, "<@U0ENGINEER>")
+    t0 = datetime.now(UTC)
+    for minutes in (5, 31, 45):
+        await rig.round(t0 + minutes * MIN)
+        await rig.drain()
+    assert rig.matching("escalated") == []
+    await rig.round(t0 + 61 * MIN)
+    await rig.drain()
+    assert len(rig.matching("escalated to the Incident Commander")) == 1
+    assert rig.matching("Escalation Engineer") == []
 
 
 async def test_a_timer_planned_before_downtime_fires_late(

@@ -235,3 +235,54 @@ async def test_refused_messages_age_out_and_are_capped(
     later = now_ms() + (outbox_refused.REFUSED_KEEP_S + 1) * 1000
     assert await outbox_refused.trim(real_redis, later) == 3
     assert await outbox_refused.refused(real_redis) == []
+
+
+async def test_slacks_own_transient_errors_are_sent_again_not_refused(
+    real_redis: ArqRedis, stub: SlackStub, http: httpx.AsyncClient
+) -> None:
+    """`ok: false` with internal_error or ratelimited is Slack's trouble: the message is sent
+    again (once), counted as rate-limited where it was, and nothing is set aside."""
+    outbox = Outbox(real_redis, CHANNEL)
+    await post(outbox, "eventually", incident="1")
+    stub.errors = ["internal_error", "ratelimited", "service_unavailable"]
+    stub.retry_after_s = 0.1
+    await sender(real_redis, stub, http).drain(10)
+    assert [m.text for m in stub.top()] == ["eventually"]
+    assert await outbox_refused.refused(real_redis) == []
+    families = text_string_to_metric_families(await metrics.render(real_redis))
+    counted = {f.name: f.samples[0].value for f in families if f.samples}
+    assert counted["plantao_slack_rate_limited"] == 1
+
+
+async def test_a_refused_top_level_post_takes_its_thread_aside_and_retry_sends_it_all(
+    real_redis: ArqRedis, stub: SlackStub, http: httpx.AsyncClient
+) -> None:
+    """An incident message Slack refuses (invalid_blocks) does not leave its replies and
+    updates blocking the queue: they are set aside with it (later ones too), other incidents
+    go out, and `retry` of them all posts the message and then its thread, in order."""
+    outbox = Outbox(real_redis, CHANNEL)
+    stub.refuse = {"bad top": "invalid_blocks"}
+    await post(outbox, "bad top", incident="1")
+    await outbox.enqueue(Kind.REPLY, "r1", section("r1"), incident="1", dedup="1:r1")
+    await outbox.enqueue(Kind.UPDATE, "top v2", section("v2"), incident="1", dedup="1:update")
+    await post(outbox, "other", incident="2")
+    s = sender(real_redis, stub, http)
+    await s.drain(5)  # the queue empties: nothing waits for a thread that will never exist
+    await outbox.enqueue(Kind.REPLY, "r2", section("r2"), incident="1", dedup="1:r2")
+    await s.drain(5)
+    assert [m.text for m in stub.top()] == ["other"]
+    refused = await outbox_refused.refused(real_redis)
+    assert sorted(r.text for r in refused) == ["bad top", "r1", "r2", "top v2"]
+    errors = {r.text: r.error for r in refused}
+    assert "invalid_blocks" in errors["bad top"]
+    assert "was refused" in errors["r1"] and "was refused" in errors["r2"]
+    stub.refuse.clear()  # the cause is fixed
+    assert await outbox_refused.retry(real_redis) == 4
+    await s.drain(5)
+    _, top = stub.top()  # the post went out, then its update replaced the text
+    assert top.text == "top v2" and top.metadata == {
+        "event_type": "plantao_message",
+        "event_payload": {"incident": "1", "outbox_id": "1"},
+    }
+    assert "\n".join(m.text for m in stub.thread(top.ts)).split("\n") == ["r1", "r2"]
+    assert await outbox_refused.refused(real_redis) == []

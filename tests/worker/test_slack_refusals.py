@@ -25,3 +25,14 @@ def test_states_are_translated_and_the_timeline_keeps_english() -> None:
     refused = Refusal("transition", state="resolved", target="acknowledged")
     assert str(refused) == "Not done: the incident is resolved, it cannot become acknowledged."
     assert refused.text("pt-BR").endswith("está resolvido e não pode passar a reconhecido.")
+
+
+def test_how_an_approval_was_used_is_said_in_the_locale() -> None:
+    """A replayed click hears who decided, with the decision in its own language."""
+    refused = Refusal("used", detail="rejected by U0ANA", decision="rejected", by="U0ANA")
+    assert (
+        str(refused) == "This approval was already used (rejected by U0ANA): a click counts once."
+    )
+    assert refused.text("pt-BR") == (
+        "Esta aprovação já foi usada (rejeitado por U0ANA): cada clique vale uma vez."
+    )

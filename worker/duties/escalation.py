@@ -3,7 +3,8 @@ Escalation Engineer at 2x its severity's response SLA and the Incident Commander
 to the backlog at 2x). Acknowledging, resolving or silencing it stops the escalation.
 
 Redis: the incident hash's `escalation` field (0, 1, 2) is the level reached;
-`plantao:escalated:{id}:{level}` names the timer that claimed a level (it alone posts it).
+`plantao:escalated:{id}:{level}` names who reached a level: the timer that claimed it (it alone
+posts it), or `hand` (a responder's Escalate: no timer posts it again).
 """
 
 from __future__ import annotations
@@ -27,41 +28,50 @@ ROLE_NAMES = {
     "backlog": "the backlog",
 }
 
-# Claim a level for one timer, only while nobody acknowledged the incident: the claim names
-# the timer, so exactly one of the timers of a level (one per severity it had) posts it, and a
-# re-run of that timer's job after a crash posts what the crash left unposted.
-# KEYS: the incident hash, its claim key; ARGV: level, timer id, claim TTL (s).
-# Returns 'ok' (claimed now), 'again' (claimed by this timer before), 'claimed' (by another
-# timer), 'reached' (escalated that far by hand) or the state that stops it.
-_CLAIM = """
+# Raise an incident's escalation level, each level once: the one Lua script for the scheduler's
+# timers and a responder's Escalate button, so the two cannot both page the same level.
+# Each level has a claim key naming who reached it: a timer's id, or 'hand'. Exactly one of the
+# timers of a level (one per severity it had) posts it, and a re-run of that timer's job after a
+# crash posts what the crash left unposted; a timer pages only while nobody acknowledged, and
+# never a level reached by hand. A timer whose level is below one a later timer reached first
+# (their jobs ran out of order, e.g. both due after downtime) still posts its own level.
+# By hand ('next') raises one level above the current one while the incident is not resolved.
+# KEYS: the incident hash, then the claim key of each level (1..top). ARGV: the level or
+# 'next', the timer's id ('' by hand), the claim TTL (s). Returns the level claimed now (digits),
+# or why not: 'again' (claimed by this timer before), 'claimed' (by another timer), 'reached'
+# (by hand), 'top', or the incident's state that stops it.
+_ESCALATE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
-local holder = redis.call('GET', KEYS[2])
-if holder then return holder == ARGV[2] and 'again' or 'claimed' end
-if state ~= 'triggered' then return state end
-if tonumber(redis.call('HGET', KEYS[1], 'escalation') or '0') >= tonumber(ARGV[1]) then
-  return 'reached'  -- a responder escalated this far by hand: nothing to page
-end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-if tonumber(redis.call('HGET', KEYS[1], 'escalation') or '0') < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'escalation', ARGV[1])
-end
-return 'ok'
-"""
-
-
-# A responder's Escalate: one level up from where the incident is, while it is open.
-# KEYS: the incident hash; ARGV: the highest level. Returns the new level, or an error word.
-_RAISE = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'missing' end
-if state == 'resolved' then return 'resolved' end
 local level = tonumber(redis.call('HGET', KEYS[1], 'escalation') or '0')
-if level >= tonumber(ARGV[1]) then return 'top' end
-redis.call('HSET', KEYS[1], 'escalation', level + 1)
-return tostring(level + 1)
+local timer, target = ARGV[2], level + 1
+if ARGV[1] ~= 'next' then target = tonumber(ARGV[1]) end
+if target > #KEYS - 1 then return 'top' end
+local claim = KEYS[target + 1]
+if timer ~= '' then
+  local holder = redis.call('GET', claim)
+  if holder == timer then return 'again' end
+  if holder == 'hand' then return 'reached' end
+  if holder then return 'claimed' end
+  if state ~= 'triggered' then return state end
+elseif state == 'resolved' then
+  return state
+end
+redis.call('SET', claim, timer ~= '' and timer or 'hand', 'EX', ARGV[3])
+if target > level then redis.call('HSET', KEYS[1], 'escalation', target) end
+return tostring(target)
 """
 MANUAL_ROLES = {1: "escalation_engineer", 2: "incident_commander"}
+TOP = max(MANUAL_ROLES)
+
+
+async def _escalate(store: Store, incident_id: str, level: str, timer: Timer | None = None) -> str:
+    """Run _ESCALATE: `level` is a number (a timer's) or 'next' (by hand)."""
+    claims = [f"{P}escalated:{incident_id}:{n}" for n in range(1, TOP + 1)]
+    args = [level, timer.id if timer else "", str(CLAIM_TTL_S)]
+    async with redis_errors():
+        script = store.redis.register_script(_ESCALATE)
+        return str((await script(keys=[f"{P}incident:{incident_id}", *claims], args=args)).decode())
 
 
 class CannotEscalate(Exception):
@@ -168,17 +178,14 @@ async def fire(deps: Deps, timer: Timer) -> str:
     level = next((lv for lv in levels(policy, incident.severity) if lv.level == number), None)
     if level is None:
         return f"skipped: the policy has no level {number} for {incident.severity}"
-    keys = [f"{P}incident:{incident.id}", f"{P}escalated:{incident.id}:{number}"]
-    async with redis_errors():
-        claim = deps.store.redis.register_script(_CLAIM)
-        result = (await claim(keys=keys, args=[number, timer.id, CLAIM_TTL_S])).decode()
+    result = await _escalate(deps.store, incident.id, str(number), timer)
     if result == "claimed":
         return f"skipped: another timer escalates level {number}"
     if result == "reached":
         return f"skipped: escalated to level {number} by hand already"
-    if result not in ("ok", "again"):
+    if result != "again" and not result.isdigit():
         return f"skipped: incident is {result}"
-    if result == "ok":
+    if result.isdigit():
         detail = f"level {number}: {ROLE_NAMES[level.role]} ({level.multiple:g}x SLA)"
         await deps.store.record(incident.id, "scheduler", "incident.escalated", detail)
     await deps.tell(incident, kind, render(incident, level, policy, timer.late_note()))
@@ -190,24 +197,21 @@ async def fire(deps: Deps, timer: Timer) -> str:
 DUTY = Duty("escalation", plan, timedelta(0))
 
 
-async def escalate_by_hand(deps: Deps, incident: Incident, actor: str) -> str:
+@dataclass(frozen=True)
+class Raised:
+    level: int
+    line: str  # for the timeline and the thread
+    mention: str  # Slack mentions of the role this level pages ("" when nobody is configured)
+
+
+async def escalate_by_hand(deps: Deps, incident: Incident, actor: str) -> Raised:
     """Raise the incident one level (Escalation Engineer, then Incident Commander) at once and
-    record it; returns the timeline line. The scheduler's timers do not page a level reached
-    this way again. CannotEscalate says why it cannot be raised."""
-    async with redis_errors():
-        raise_ = deps.store.redis.register_script(_RAISE)
-        top = str(max(MANUAL_ROLES))
-        result = (await raise_(keys=[f"{P}incident:{incident.id}"], args=[top])).decode()
+    record it. The scheduler's timers do not page a level reached this way again; two presses
+    at once raise two levels, each mentioning its own role. CannotEscalate says why not."""
+    result = await _escalate(deps.store, incident.id, "next")
     if not result.isdigit():
         raise CannotEscalate(result)
     role = MANUAL_ROLES[int(result)]
     line = f"level {result}: {ROLE_NAMES[role]}, by hand"
     await deps.store.record(incident.id, actor, "incident.escalated", line)
-    return line
-
-
-async def level_mentions(deps: Deps, incident_id: str) -> str:
-    """Slack mentions of whoever the incident's escalation level has reached."""
-    incident = await deps.store.incident(incident_id)
-    role = MANUAL_ROLES.get(incident.escalation if incident else 0)
-    return mentions(role_ids(deps.config.escalation, role)) if role else ""
+    return Raised(int(result), line, mentions(role_ids(deps.config.escalation, role)))
