@@ -1,10 +1,12 @@
 """Approvals of proposed steps, pressed in Slack: single-use, bound to one incident and one step,
 and expiring. The decision is one Lua script, so two clicks at once cannot both win.
+The operator API and CLI take the same decisions (core/step_decisions.py).
 
 Keys (under `plantao:`):
   approval:{incident}:{step_key}   hash  state pending|approved|rejected|expired, needed,
                                          approvers (JSON list), by, expires (ms), step (JSON),
-                                         result (the executor's line, once it ran)
+                                         result (the executor's line, once it ran), episode
+  approvals:{incident}             set   the step keys proposed for it (to list them)
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class Click(BaseModel):
     user_name: str = ""
     response_url: str = ""  # where an ephemeral answer to this person goes
     action_ts: str = ""
-    via: str = "slack"  # slack | operator (the operator API's approve / reject)
+    via: str = "slack"  # slack | operator | cli (core/step_decisions.py: decided already)
 
     @property
     def actor(self) -> str:
@@ -111,6 +113,10 @@ class Approvals:
     def key(incident_id: str, step_key: str) -> str:
         return f"{P}approval:{incident_id}:{step_key}"
 
+    @staticmethod
+    def index(incident_id: str) -> str:
+        return f"{P}approvals:{incident_id}"
+
     async def propose(
         self,
         incident_id: str,
@@ -139,6 +145,8 @@ class Approvals:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping=fields)
                 pipe.expire(key, int(ttl_s) + KEEP_AFTER_EXPIRY_S)
+                pipe.sadd(self.index(incident_id), step_key)
+                pipe.expire(self.index(incident_id), int(ttl_s) + KEEP_AFTER_EXPIRY_S)
                 await pipe.execute()
         return True
 
@@ -159,18 +167,32 @@ class Approvals:
     async def get(self, incident_id: str, step_key: str) -> Approval | None:
         async with redis_errors():
             raw = await self.redis.hgetall(self.key(incident_id, step_key))  # type: ignore[misc]
-        if not raw:
-            return None
-        d = {k.decode(): v.decode() for k, v in raw.items()}
-        return Approval(
-            incident_id,
-            step_key,
-            d.get("state", "pending"),
-            int(d.get("needed", 1)),
-            json.loads(d.get("approvers", "[]")),
-            d.get("by", ""),
-            int(d.get("expires", 0)),
-            d.get("step", ""),
-            d.get("result", ""),
-            int(d.get("episode", 0)),
-        )
+        return _approval(incident_id, step_key, raw) if raw else None
+
+    async def of(self, incident_id: str) -> list[Approval]:
+        """Every approval proposed for the incident (still kept), oldest opening first."""
+        async with redis_errors():
+            members = await self.redis.smembers(self.index(incident_id))  # type: ignore[misc]
+            keys = sorted(k.decode() for k in members)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for step_key in keys:
+                    pipe.hgetall(self.key(incident_id, step_key))
+                rows = await pipe.execute()
+        found = [_approval(incident_id, k, raw) for k, raw in zip(keys, rows, strict=True) if raw]
+        return sorted(found, key=lambda a: a.episode)
+
+
+def _approval(incident_id: str, step_key: str, raw: dict[bytes, bytes]) -> Approval:
+    d = {k.decode(): v.decode() for k, v in raw.items()}
+    return Approval(
+        incident_id,
+        step_key,
+        d.get("state", "pending"),
+        int(d.get("needed", 1)),
+        json.loads(d.get("approvers", "[]")),
+        d.get("by", ""),
+        int(d.get("expires", 0)),
+        d.get("step", ""),
+        d.get("result", ""),
+        int(d.get("episode", 0)),
+    )

@@ -1,6 +1,7 @@
 """Operator commands for jobs, replays, dead letters and the automation switches:
 `plantao jobs ID`, `replay ID [--plan]`, `deadletters [ID]`, `redrive ID|--all`,
-`pause --reason`, `resume`, `freeze --reason`, `unfreeze`, `switches`; and `token-hash`.
+`pause --reason`, `resume`, `freeze --reason`, `unfreeze`, `switches`, `outbox [retry]`,
+`steps ID`, `approve|reject ID STEP`; and `token-hash`.
 
 The preview (`replay --plan`) runs here, in-process, against this machine's PLANTAO_CONFIG and
 code, and changes nothing; a real replay and a re-drive are queued for the workers. Every
@@ -22,6 +23,7 @@ from core.errors import InvalidTransition, UnknownIncident
 from core.outbox import backlog
 from core.queue import job_info
 from core.settings import Settings
+from core.step_decisions import decide_step, proposed_steps
 from core.store import Store
 from core.switches import FREEZE, PAUSE, Switches
 from core.tokens import token_hash
@@ -40,8 +42,11 @@ COMMANDS = (
     "unfreeze",
     "switches",
     "outbox",
+    "steps",
+    "approve",
+    "reject",
 )
-_MUTATING = {"redrive", "pause", "resume", "freeze", "unfreeze"}
+_MUTATING = {"redrive", "pause", "resume", "freeze", "unfreeze", "approve", "reject"}
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,8 +73,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sub.add_parser("switches", help="show the pause, the deploy freeze and DRY_RUN")
     outbox = sub.add_parser("outbox", help="Slack messages Slack refused; `retry` sends again")
     outbox.add_argument("action", nargs="?", choices=["refused", "retry"], default="refused")
-    outbox.add_argument("ids", nargs="*", help="retry: these refused messages (default: all)")
+    outbox.add_argument("ids", nargs="*", help="retry: these refused messages (ids)")
+    outbox.add_argument("--all", action="store_true", help="retry: every refused message")
     outbox.add_argument("--by", default="operator", help="who (audited)")
+    steps = sub.add_parser("steps", help="the steps proposed for approval, with their keys")
+    steps.add_argument("id", help="the incident")
+    for name in ("approve", "reject"):
+        decide = sub.add_parser(name, help=f"{name} a step proposed for an incident (as in Slack)")
+        decide.add_argument("id", help="the incident")
+        decide.add_argument("step", help="its key: `plantao steps ID`")
+        decide.add_argument("--by", required=True, help="who (the approver; audited)")
     sub.add_parser("token-hash", help="read an API token on stdin, print its [[tokens]] sha256")
 
 
@@ -169,8 +182,16 @@ async def _run(
             await _switches(redis, settings)
         case "switches":
             await _switches(redis, settings)
+        case "steps":
+            for proposed in await proposed_steps(store, args.id):
+                _print(proposed)
+        case "approve" | "reject":
+            approve = args.command == "approve"
+            _print(await decide_step(store, args.id, args.step, args.by, approve, via="cli"))
         case "outbox" if args.action == "retry":
-            queued = await outbox_refused.retry(redis, args.ids or None)
+            if args.all == bool(args.ids):
+                raise ValueError("name the refused messages to send again, or --all")
+            queued = await outbox_refused.retry(redis, None if args.all else args.ids)
             print(json.dumps({"queued_again": queued}))
         case "outbox":
             held = await backlog(redis)
@@ -190,7 +211,9 @@ async def run(
         return
     target = "all" if getattr(args, "all", False) else (getattr(args, "id", None) or args.command)
     if retry:
-        target = ",".join(args.ids) or "all refused"
+        target = "all refused" if args.all else ",".join(args.ids)
+    if args.command in ("approve", "reject"):
+        target = f"{args.id},{args.step}"  # as the API's audit records name it
     try:
         await _run(args, settings, config, store)
     except (InvalidTransition, UnknownIncident, ValueError) as exc:

@@ -43,6 +43,7 @@ ENDPOINTS: list[tuple[str, str, Any, Role]] = [
     ("POST", "/api/incidents/1/ack", {"by": "ana"}, R),
     ("POST", "/api/incidents/1/resolve", {"by": "ana"}, R),
     ("POST", "/api/incidents/1/silence", {"comment": "quiet"}, R),
+    ("GET", "/api/incidents/1/steps", None, V),
     ("POST", "/api/incidents/1/steps/restart/approve", None, R),
     ("POST", "/api/incidents/1/steps/restart/reject", None, R),
     ("GET", "/api/silences", None, V),

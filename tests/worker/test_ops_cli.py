@@ -130,7 +130,8 @@ def test_token_hash_reads_the_token_from_stdin(
 async def test_outbox_lists_refused_messages_and_retry_queues_them_audited(
     real_redis: ArqRedis, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`plantao outbox` shows what Slack refused and why; `outbox retry --by` queues it again."""
+    """`plantao outbox` shows what Slack refused and why; `outbox retry` needs ids or --all
+    and queues them again, audited."""
     monkeypatch.setenv("REDIS_URL", REDIS_TEST_URL)
     outbox = Outbox(real_redis, "C0TEST")
     item = await outbox.enqueue(Kind.POST, "P0 api down", [], incident="7")
@@ -139,8 +140,16 @@ async def test_outbox_lists_refused_messages_and_retry_queues_them_audited(
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and lines[0] == {"queued": 0, "refused": 1}
     assert (lines[1]["id"], lines[1]["error"]) == (item, "channel_not_found")
-    code, out, _ = await cli(capsys, "outbox", "retry", "--by", "ana")
+    code, _, err = await cli(capsys, "outbox", "retry", "--by", "ana")
+    assert code == 1 and "or --all" in err and await outbox.queued() == 0
+    code, out, _ = await cli(capsys, "outbox", "retry", "999", "--by", "ana")
+    assert code == 0 and json.loads(out) == {"queued_again": 0}  # not a refused message
+    code, out, _ = await cli(capsys, "outbox", "retry", "--all", "--by", "ana")
     assert code == 0 and json.loads(out) == {"queued_again": 1}
     assert await outbox.queued() == 1
-    [record] = [r for r in await read(real_redis) if r.action == "outbox"]
-    assert (record.who, record.target, record.outcome) == ("ana", "all refused", "ok")
+    records = [r for r in await read(real_redis) if r.action == "outbox"]  # newest first
+    assert [(r.who, r.target, r.outcome[:5]) for r in records] == [
+        ("ana", "all refused", "ok"),
+        ("ana", "999", "ok"),
+        ("ana", "", "error"),
+    ]

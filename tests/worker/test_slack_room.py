@@ -6,85 +6,35 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import pytest
 from arq.connections import ArqRedis
 
-from core.config import PlantaoConfig, ServiceConfig, SlackConfig
+from core.approvals import Click
+from core.config import SlackConfig
 from core.duty_config import EscalationConfig
 from core.models import Severity
 from core.settings import Settings
+from core.step_decisions import JOBS as DECISION_JOBS
 from core.store import Store
-from tests.conftest import MakeClient, fixture_bytes
+from tests.conftest import MakeClient
 from tests.support.http_recorder import HttpRecorder
-from tests.support.slack_stub import TOKEN, SlackStub, click_body, signed
+from tests.support.slack_room import (
+    ERRORS,
+    FIRING,
+    RESOLVED,
+    MakeRoom,
+    ran,
+    resolved_body,
+    room_factory,
+)
+from tests.support.slack_stub import SlackStub
 from webhook.slack import JOBS
-from worker.deps import Deps
-from worker.runner import build_worker
+from worker.deps import CTX_KEY, Deps
 from worker.scheduler import Scheduler
-from worker.slack_jobs import SLACK_JOBS
-
-FIRING = fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
-RESOLVED = fixture_bytes("alertmanager", "captured-am025-resolved-2-alerts-servicedown.json")
-ERRORS = fixture_bytes("alertmanager", "captured-am025-firing-3-alerts-mixed-severity.json")
-SECRET = "slack-signing-secret"
-
-
-@dataclass
-class Room:
-    client: httpx.AsyncClient
-    redis: ArqRedis
-    stub: SlackStub
-    settings: Settings
-    config: PlantaoConfig
-
-    async def alert(self, body: bytes) -> None:
-        response = await self.client.post("/webhooks/alertmanager", content=body)
-        assert response.status_code == 202, response.text
-
-    async def drain(self) -> None:
-        """Run every queued job, then send the whole outbox."""
-        worker = build_worker(
-            self.settings, self.config, self.redis, burst=True, handle_signals=False
-        )
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
-        deps = Deps.build(self.settings, self.config, self.redis)
-        try:
-            assert deps.room is not None
-            await deps.room.sender("test").drain(30)
-        finally:
-            await deps.http.aclose()
-
-    async def click(self, action: str, value: str, user: str = "U0ANA", ts: str = "1.1") -> None:
-        body = click_body(action, value, user, ts, f"{self.stub.hooks}/T1/1/x")
-        response = await self.client.post(
-            "/slack/interactions", content=body, headers=signed(SECRET, body)
-        )
-        assert response.status_code == 200, response.text
-        await self.drain()
-
-    def top(self) -> Any:
-        (top,) = self.stub.top()
-        return top
-
-    def thread(self) -> str:
-        return "\n".join(str(m.blocks) for m in self.stub.thread(self.top().ts))
-
-    def step_value(self) -> str:
-        """The value of the first Approve button on the incident message."""
-        for block in self.top().blocks:
-            for element in block.get("elements", []):
-                if element.get("action_id") == "plantao:approve":
-                    return str(element["value"])
-        raise AssertionError("no Approve button")
+from worker.slack_jobs import SLACK_JOBS, slack_escalate
 
 
 @pytest.fixture
@@ -94,46 +44,21 @@ def stub() -> Iterator[SlackStub]:
     s.close()
 
 
-MakeRoom = Callable[..., Awaitable[Room]]
-
-
 @pytest.fixture
-async def make_room(
+def make_room(
     make_client: MakeClient,
     make_settings: Callable[..., Settings],
     make_recorder: Callable[[], HttpRecorder],
     stub: SlackStub,
-) -> AsyncIterator[MakeRoom]:
-    async def make(redis: ArqRedis, slack: SlackConfig | None = None, **values: Any) -> Room:
-        health = make_recorder()
-        base: dict[str, Any] = {
-            "slack_bot_token": TOKEN,
-            "slack_channel": "C0PLANTAO",
-            "slack_api_url": stub.url,
-            "slack_signing_secret": SECRET,
-            "slack_min_interval_s": 0,
-            "probe_attempts": 1,
-        }
-        settings = make_settings(**{**base, **values})
-        config = PlantaoConfig(
-            services={n: ServiceConfig(url=health.url) for n in ("worker", "api")},
-            slack=slack or SlackConfig(),
-        )
-        client = await make_client(settings, redis, config)
-        return Room(client, redis, stub, settings, config)
-
-    yield make
-
-
-async def ran(redis: ArqRedis) -> int:
-    """How many times the executor decided a step of incident 1 (ran, refused, dry-run...)."""
-    events = [e.event for e in await Store(redis).timeline("1")]
-    return len([e for e in events if e.startswith("step.") and e != "step.proposed"])
+) -> MakeRoom:
+    return room_factory(make_client, make_settings, make_recorder, stub)
 
 
 def test_every_button_has_a_job() -> None:
-    """The webhook enqueues by name exactly the jobs the worker registers for buttons."""
+    """The webhook enqueues by name exactly the jobs the worker registers for buttons, and the
+    operator API's decisions name jobs among them."""
     assert set(JOBS.values()) == {j.__name__ for j in SLACK_JOBS}
+    assert set(DECISION_JOBS.values()) <= set(JOBS.values())
 
 
 async def test_one_message_per_incident_updated_in_place_with_a_thread(
@@ -269,62 +194,24 @@ async def test_an_escalation_is_a_reply_with_the_mention_in_the_incident_thread(
     assert "escalated to the Escalation Engineer" in reply.text
 
 
-async def test_a_responder_approves_through_the_operator_api_under_the_same_rules(
+async def test_a_post_mortem_draft_notice_is_a_reply_in_the_incident_thread(
     make_room: MakeRoom, real_redis: ArqRedis
 ) -> None:
-    """POST .../steps/{step}/approve runs the step once; a second decision is refused (409),
-    an unknown step is 404, and a two-approver step waits for a second, different person."""
-    room = await make_room(real_redis, operator_token="op-token")
-    auth = {"Authorization": "Bearer op-token"}
-    await room.alert(ERRORS)
+    """A resolved P0's post-mortem draft is announced in its thread, not as a new message."""
+    room = await make_room(real_redis)
+    await room.alert(FIRING)
     await room.drain()
-    step = room.step_value().partition("|")[2]
-    url = f"/api/incidents/1/steps/{step}/approve"
-    missing = await room.client.post("/api/incidents/1/steps/nope/approve", headers=auth)
-    assert missing.status_code == 404 and "no step 'nope'" in missing.json()["error"]
-    approved = await room.client.post(url, headers=auth)
-    assert approved.status_code == 202, approved.text
-    assert approved.json()["outcome"] == "approved" and approved.json()["job"]
+    await room.alert(RESOLVED)
     await room.drain()
-    assert await ran(real_redis) == 1
-    again = await room.client.post(url, headers=auth)
-    assert again.status_code == 409 and "already used" in again.json()["error"]
+    incident = await Store(real_redis).incident("1")
+    assert incident is not None and incident.severity in (Severity.P0, Severity.P1)
+    scheduler = Scheduler(real_redis, Store(real_redis), "test", config=room.config)
+    assert await scheduler.tick()
+    await scheduler.run_duties(datetime.now(UTC) + timedelta(hours=1))
     await room.drain()
-    assert await ran(real_redis) == 1
-    events = [e.event for e in await Store(real_redis).timeline("1")]
-    assert "operator.approve" in events and "operator.refused" in events
-
-
-async def test_an_operator_approval_counts_as_one_of_two_approvers(
-    make_room: MakeRoom, real_redis: ArqRedis
-) -> None:
-    """A P1 step that needs two approvers: the API's approval waits, a Slack click completes it."""
-    slack = SlackConfig(two_approvers=[Severity.P1])
-    room = await make_room(real_redis, slack=slack, operator_token="op-token")
-    await room.alert(ERRORS)
-    await room.drain()
-    value = room.step_value()
-    url = f"/api/incidents/1/steps/{value.partition('|')[2]}/approve"
-    first = await room.client.post(url, headers={"Authorization": "Bearer op-token"})
-    assert first.status_code == 202 and first.json()["outcome"] == "waiting"
-    await room.drain()
-    assert await ran(real_redis) == 0
-    await room.click("approve", value, user="U0ANA", ts="4.1")
-    assert await ran(real_redis) == 1
-
-
-async def test_a_rejected_step_never_runs(make_room: MakeRoom, real_redis: ArqRedis) -> None:
-    """Rejected through the API: a later Approve click in Slack is refused and nothing runs."""
-    room = await make_room(real_redis, operator_token="op-token")
-    await room.alert(ERRORS)
-    await room.drain()
-    value = room.step_value()
-    url = f"/api/incidents/1/steps/{value.partition('|')[2]}/reject"
-    rejected = await room.client.post(url, headers={"Authorization": "Bearer op-token"})
-    assert rejected.status_code == 200 and rejected.json()["outcome"] == "rejected"
-    await room.click("approve", value, user="U0ANA", ts="5.1")
-    assert await ran(real_redis) == 0
-    assert "already used" in room.stub.ephemeral[-1]["text"]
+    top = room.top()  # still the only top-level message
+    [reply] = [m for m in room.stub.thread(top.ts) if "Post-mortem draft ready" in m.text]
+    assert "/api/incidents/1/postmortem" in str(reply.blocks)
 
 
 async def test_escalate_raises_the_level_pages_the_role_and_the_timers_do_not_repeat_it(
@@ -358,6 +245,41 @@ async def test_escalate_raises_the_level_pages_the_role_and_the_timers_do_not_re
     assert len([d for d in events if "by hand" in d]) == 2
 
 
+async def test_two_escalate_presses_at_once_page_each_role_once(
+    make_room: MakeRoom, real_redis: ArqRedis
+) -> None:
+    """Two responders press Escalate together: the engineer and the commander are each
+    mentioned in their own thread reply, and the incident is at the top level."""
+    room = await make_room(real_redis)
+    roles = EscalationConfig(escalation_engineer=["U0ENG"], incident_commander=["U0CMD"])
+    room.config = room.config.model_copy(update={"escalation": roles})
+    await room.alert(FIRING)
+    await room.drain()
+    deps = Deps.build(room.settings, room.config, real_redis)
+    clicks = [
+        Click(action="escalate", incident="1", user=user, action_ts=ts).model_dump_json()
+        for user, ts in (("U0ANA", "9.1"), ("U0BIA", "9.2"))
+    ]
+    try:  # the two jobs interleaved at every await, as two worker tasks would be
+        await asyncio.gather(*(slack_escalate({CTX_KEY: deps}, c) for c in clicks))
+    finally:
+        await deps.http.aclose()
+    await room.drain()
+    incident = await Store(real_redis).incident("1")
+    assert incident is not None and incident.escalation == 2
+    said = [  # one section per click (replies queued together go out as one digest)
+        str(b["text"]["text"])
+        for m in room.stub.thread(room.top().ts)
+        for b in m.blocks
+        if "escalated the incident" in str(b)
+    ]
+    assert len(said) == 2
+    [first] = [t for t in said if "level 1" in t]
+    [second] = [t for t in said if "level 2" in t]
+    assert "<@U0ENG>" in first and "<@U0CMD>" not in first
+    assert "<@U0CMD>" in second and "<@U0ENG>" not in second
+
+
 async def test_refusals_speak_the_rooms_language(make_room: MakeRoom, real_redis: ArqRedis) -> None:
     """With SLACK_LOCALE=pt-BR the person who clicked is told why in Portuguese."""
     room = await make_room(real_redis, slack_locale="pt-BR", slack_approval_ttl_s=0.001)
@@ -371,16 +293,6 @@ async def test_refusals_speak_the_rooms_language(make_room: MakeRoom, real_redis
     assert said == "Não feito: o incidente está resolvido e não pode passar a reconhecido."
     await room.click("escalate", "1", ts="7.4")
     assert room.stub.ephemeral[-1]["text"] == "O incidente está resolvido: não há o que escalonar."
-
-
-def resolved_body(body: bytes) -> bytes:
-    """The same delivery, every alert resolved (as Alertmanager sends it)."""
-    data = json.loads(body)
-    data["status"] = "resolved"
-    for alert in data["alerts"]:
-        alert["status"] = "resolved"
-        alert["endsAt"] = "2026-11-25T05:00:00Z"
-    return json.dumps(data).encode()
 
 
 async def test_a_reopened_incident_proposes_its_steps_again_and_old_buttons_are_refused(
