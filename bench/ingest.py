@@ -51,10 +51,10 @@ from bench.common import (
 
 PATH = "/webhooks/alertmanager"
 LUA = Path(__file__).with_name("wrk") / "alertmanager.lua"
-DIAGNOSE = {  # bench/api_variants.py: the suggested fixes, measured beside the shipped api
-    "plantao+uvloop": ("--uvloop",),
-    "plantao+uvloop+async-deps": ("--uvloop", "--async-deps"),
-    "plantao+all3": ("--uvloop", "--async-deps", "--asgi-mw"),
+DIAGNOSE = {  # bench/api_variants.py: the shipped api with one speed-up turned off
+    "plantao-no-fast-path": ("--no-fast-path",),
+    "plantao-no-pipe": ("--no-pipe",),
+    "plantao-no-prefilter": ("--no-prefilter",),
 }
 RATIO_TARGET = 0.5
 P99_TARGET_MS = 50.0
@@ -85,7 +85,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--diagnose",
         action="store_true",
-        help="also measure the api with the suggested fixes (bench/api_variants.py)",
+        help="also measure the api with each speed-up turned off (bench/api_variants.py)",
+    )
+    p.add_argument(
+        "--also-lua",
+        type=Path,
+        help="also measure the api with its Lua step read from this file (a proposed script)",
     )
     p.add_argument("--quick", action="store_true", help="smoke profile: 1 run x 3 s, 3 s rate")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (logs) at the end")
@@ -198,14 +203,18 @@ def fixed_runs(
         for app, api in apps.items():
             server.flush()
             quiet = wait_for_quiet(args.quiet_wait)
+            aof, _ = aof_rewrites(server)
             meter = CpuMeter({"app": api.pid, "redis": server.pid})
             r = run_uvloop(fixed(api, template, size, args))
             r["cpu_pct"], r["quiet_before"] = meter.stop(), quiet
+            done, running = aof_rewrites(server)
+            r["aof_rewrites"] = done - aof + running  # rewrites (forks) that ran in the window
             runs[app].append(r)
             print(
                 f"  {app:8} {size:>2}-alert at {args.rate:g} alerts/s: ack p50 "
                 f"{r['ack_ms']['p50']} ms p99 {r['ack_ms']['p99']} ms, errors {r['errors']}, "
-                f"CPU {app} {r['cpu_pct']['app']}% other {r['cpu_pct']['other']}%",
+                f"CPU {app} {r['cpu_pct']['app']}% other {r['cpu_pct']['other']}%"
+                + (f", AOF rewrites {r['aof_rewrites']}" if r["aof_rewrites"] else ""),
                 flush=True,
             )
     out: dict[str, Any] = {}
@@ -220,9 +229,17 @@ def fixed_runs(
             "p99_by_run": spread([r["ack_ms"]["p99"] for r in rs]),
             "cpu_pct_app": spread([r["cpu_pct"]["app"] for r in rs]),
             "cpu_pct_other": spread([r["cpu_pct"]["other"] for r in rs]),
+            "aof_rewrites": sum(r["aof_rewrites"] for r in rs),
             "runs": rs,
         }
     return out
+
+
+def aof_rewrites(server: RedisServer) -> tuple[int, int]:
+    """(AOF rewrites finished so far, 1 if one is running): Redis forks and rewrites the file
+    when it has doubled (auto-aof-rewrite-percentage), which can stall `appendfsync always`."""
+    persistence = server.info("persistence")
+    return int(persistence["aof_rewrites"]), int(persistence["aof_rewrite_in_progress"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.diagnose:
             for name, flags in DIAGNOSE.items():
                 apps[name] = start_api_variant(cleanup, server.url, name, *flags)
+        if args.also_lua:
+            lua = str(args.also_lua.resolve())
+            apps["plantao-lua"] = start_api_variant(cleanup, server.url, "lua", "--ingest-lua", lua)
         templates = {}
         for size in sizes:
             templates[size] = body_template(size)
@@ -358,6 +378,7 @@ def build_report(
                     r["ack_ms"]["max"],
                     f"{r['cpu_pct_app']['median']:.0f}% / {r['cpu_pct_other']['median']:.0f}% "
                     f"({r['cpu_pct_other']['max']:.0f}%)",
+                    r["aof_rewrites"],
                 ]
             )
     rate_headers = [
@@ -371,6 +392,7 @@ def build_report(
         "p99 by run",
         "max ms",
         "CPU app / other (max)",
+        "AOF rewrites",
     ]
     targets = {}
     for size in sizes:

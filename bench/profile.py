@@ -46,17 +46,26 @@ from bench.ingest import wrk
 PY_SPY = REPO / ".venv" / "bin" / "py-spy"
 # (label, regular expression searched in the whole collapsed stack): inclusive shares
 API_BUCKETS = [
-    ("the endpoint (webhook/app.py receive)", r"receive \(webhook/app\.py"),
+    ("the intake's own steps (webhook/intake_asgi.py accept)", r"accept \(webhook/intake_asgi\.py"),
     ("  parse the body into Alerts", r"parse \(webhook/sources/alertmanager\.py"),
-    ("    of which generatorURL -> expr (parse_qs)", r"_expr \(webhook/sources/alertmanager"),
     ("    of which pydantic model_validate_json", r"model_validate_json"),
+    ("    of which building Alert models", r"_alert \(webhook/sources/alertmanager"),
     ("  classify, silences, inhibition (Intake.admit)", r"admit \(webhook/intake\.py"),
+    ("    of which classification", r"Classifier\.classify"),
     ("  Store.ingest (all)", r"Store\.ingest"),
-    ("    of which json.dumps of the records", r"Store\.ingest.*;dumps \(json"),
-    ("    of which the redis-py EVALSHA round trip", r"Store\.ingest.*AsyncScript\.__call__"),
-    ("  the log line (structlog)", r"receive \(webhook/app\.py[^;]*;[^;]*(structlog|meth)"),
-    ("outside the endpoint (server, framework, middleware)", r"^(?!.*receive \(webhook/app\.py)"),
-    ("  the sync dependency's thread hop", r"run_in_threadpool|Thread\._bootstrap"),
+    ("    of which encoding the records", r"Store\.ingest.*;(_record|dumps)"),
+    (
+        "    of which the EVALSHA round trip (webhook/redis_pipe.py)",
+        r"Store\.ingest.*(PipedScript|AsyncScript)\.__call__",
+    ),
+    ("  the log line (structlog)", r"accept \(webhook/intake_asgi\.py[^;]*;[^;]*(structlog|meth)"),
+    ("reading the body (webhook/intake_asgi.py)", r"read_capped \(webhook/intake_asgi"),
+    ("sending the answer (uvicorn, middleware)", r"send_with_id"),
+    (
+        "outside the intake's steps (server, framework, middleware)",
+        r"^(?!.*accept \(webhook/intake_asgi\.py)",
+    ),
+    ("  uvicorn outside the app (HTTP parsing, transport)", r"^(?!.*ProxyHeadersMiddleware)"),
     ("stdlib asyncio selector loop frames", r"selectors\.py|selector_events\.py"),
 ]
 WORKER_BUCKETS = [

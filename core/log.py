@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 
@@ -13,10 +14,16 @@ from core.settings import Settings
 SECRET_KEYS = frozenset({"authorization", "token", "secret", "signature", "password", "dsn"})
 
 
+@functools.lru_cache(maxsize=4096)  # log keys are few and fixed: decide each once
+def _names_a_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_KEYS)
+
+
 def _drop_secrets(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     """Never log a value under a key that names a secret, whoever passed it."""
     for key in list(event):
-        if any(word in key.lower() for word in SECRET_KEYS):
+        if _names_a_secret(key):
             event[key] = "[redacted]"
     return event
 

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
@@ -170,12 +171,17 @@ def _incident(data: dict[str, str]) -> Incident:
 
 class Store:
     def __init__(
-        self, redis: ArqRedis, timeline_max: int = 1000, flap_window_s: float = FLAP_WINDOW_S
+        self,
+        redis: ArqRedis,
+        timeline_max: int = 1000,
+        flap_window_s: float = FLAP_WINDOW_S,
+        *,
+        ingest_via: Callable[[str], Any] | None = None,  # the api's pipe (webhook/redis_pipe.py)
     ) -> None:
         self.redis = redis
         self.timeline_max = timeline_max
         self.flap_window_ms = int(flap_window_s * 1000)
-        self._ingest = redis.register_script(_INGEST)
+        self._ingest = (ingest_via or redis.register_script)(_INGEST)
         self._transition = redis.register_script(_TRANSITION)
 
     async def ingest(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-import structlog
 from arq.connections import ArqRedis
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from core.config import PlantaoConfig, load_config
 from core.errors import (
     InvalidTransition,
-    PayloadTooLarge,
     SourceError,
     StoreUnavailable,
     UnknownIncident,
@@ -26,19 +25,19 @@ from core.queue import connect
 from core.settings import Settings
 from core.silences import Silences
 from core.store import Store
+from webhook import intake_asgi
 from webhook.health import router as health_router
 from webhook.intake import Intake
+from webhook.intake_asgi import IntakeFastPath, accept, read_capped
 from webhook.metrics import router as metrics_router
 from webhook.operations import router as operations_router
 from webhook.operator import router as operator_router
+from webhook.redis_pipe import Pipe, PipedScript
 from webhook.request_id import RequestId
 from webhook.slack import router as slack_router
 from webhook.sources import SOURCES
 from webhook.sources.base import Delivery, openapi
 from webhook.step_approvals import router as approvals_router
-
-log = structlog.get_logger()
-RETRY_AFTER_S = "5"
 
 
 @dataclass(frozen=True)
@@ -67,20 +66,6 @@ class Accepted(BaseModel):
     incidents: list[str]
 
 
-async def read_capped(request: Request, cap: int) -> bytes:
-    """Read the body, refusing it as soon as it passes `cap` bytes (not after buffering it all)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {cap}-byte limit")
-    size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise PayloadTooLarge(f"body is over the {cap}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(
     settings: Settings, redis: ArqRedis | None = None, config: PlantaoConfig | None = None
 ) -> FastAPI:
@@ -90,19 +75,28 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = redis if redis is not None else connect(settings.redis_url)
-        store = Store(client, settings.timeline_max_entries, config.incidents.flap_window_s)
+        pipe = Pipe(client) if Pipe.usable(client) else None  # the intake's EVALSHAs
+        via = functools.partial(PipedScript, pipe) if pipe else None
+        store = Store(
+            client, settings.timeline_max_entries, config.incidents.flap_window_s, ingest_via=via
+        )
         silences = Silences(client)
         app.state.deps = Deps(settings, config, client, store, silences, Intake(config, silences))
         yield
+        if pipe is not None:
+            await pipe.aclose()
         if redis is None:
             await client.aclose()
 
     app = FastAPI(title="plantão", version="0.1.0", lifespan=lifespan)
+    # POST /webhooks/{source} answered before FastAPI's router (webhook/intake_asgi.py), inside
+    # the request id middleware so its log line and answer carry the id
+    app.add_middleware(IntakeFastPath, state=app.state)
     app.add_middleware(RequestId)  # request id on every log line (no business work)
 
     @app.exception_handler(SourceError)
     async def source_error(_: Request, exc: SourceError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+        return intake_asgi.source_error(exc)
 
     @app.exception_handler(InvalidTransition)
     async def invalid_transition(_: Request, exc: InvalidTransition) -> JSONResponse:
@@ -114,12 +108,7 @@ def create_app(
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        log.warning("store.unavailable", error=str(exc))
-        return JSONResponse(
-            {"error": "storage unavailable, retry later"},
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER_S},
-        )
+        return intake_asgi.store_unavailable(exc)
 
     @app.post(
         "/webhooks/{source}",
@@ -131,12 +120,10 @@ def create_app(
         parser = SOURCES.get(source)
         if parser is None:
             return JSONResponse({"error": f"source {source} is not enabled"}, status_code=404)
-        body = await read_capped(request, deps.settings.max_body_bytes)
+        cap = deps.settings.max_body_bytes
+        body = await read_capped(request.headers.get("content-length", ""), request.stream(), cap)
         delivery = Delivery(request.headers, request.query_params, body)
-        parser.verify(delivery, deps.settings)
-        alerts = parser.parse(body)
-        result = await deps.store.ingest(await deps.intake.admit(alerts), source=source.value)
-        log.info("alerts.received", source=source.value, **vars(result))
+        result = await accept(parser, delivery, deps.settings, deps.store, deps.intake)
         # the model is the documented shape; returning it as is skips FastAPI re-validating it
         return JSONResponse(vars(result), status_code=202)
 

@@ -12,12 +12,22 @@ from pathlib import Path
 
 from core.config import PlantaoConfig, Rule, parse_config
 from core.models import CATALOG_SEVERITY, Alert, Classification, Scenario, Severity
+from webhook.prefilter import Prefilter, prefilter
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
 FALLBACK = "no-rule-matched"
 # Characters of summary, description and expression that rules search: the first screenful names
 # the error, and patterns like "a.*b" take time quadratic in the length (48 kB took 18 s).
 SCAN_LIMIT = 1000
+
+
+class _Scan:
+    """What text and expression rules search in one alert, built once per classification."""
+
+    def __init__(self, alert: Alert) -> None:
+        self.text = f"{alert.summary[:SCAN_LIMIT]}\n{alert.description[:SCAN_LIMIT]}"
+        self.folded = self.text.lower() if self.text.isascii() else None
+        self.expr = alert.expr[:SCAN_LIMIT]
 
 
 @dataclass(frozen=True)
@@ -27,8 +37,10 @@ class _Compiled:
     labels: tuple[tuple[str, re.Pattern[str]], ...]
     text: re.Pattern[str] | None
     expr: re.Pattern[str] | None
+    text_needs: Prefilter | None = None  # cheap refusals (webhook/prefilter.py)
+    expr_needs: Prefilter | None = None
 
-    def match(self, alert: Alert) -> list[str] | None:
+    def match(self, alert: Alert, scan: _Scan) -> list[str] | None:
         """The fields that matched, or None when any condition fails."""
         m = self.rule.match
         used: list[str] = []
@@ -46,14 +58,16 @@ class _Compiled:
                 return None
             used.append(f"{label}={value}")
         if self.text is not None:
-            found = self.text.search(
-                f"{alert.summary[:SCAN_LIMIT]}\n{alert.description[:SCAN_LIMIT]}"
-            )
+            if self.text_needs and not self.text_needs.may_match(scan.text, scan.folded):
+                return None
+            found = self.text.search(scan.text)
             if found is None:
                 return None
             used.append(f"text~{found.group(0)!r}")
         if self.expr is not None:
-            if not self.expr.search(alert.expr[:SCAN_LIMIT]):
+            if self.expr_needs and not self.expr_needs.may_match(scan.expr, None):
+                return None
+            if not self.expr.search(scan.expr):
                 return None
             used.append(f"expr={alert.expr}")
         return used
@@ -61,12 +75,16 @@ class _Compiled:
 
 def _compile(rule: Rule) -> _Compiled:
     m = rule.match
+    text = re.compile(m.text, re.IGNORECASE) if m.text else None
+    expr = re.compile(m.expr) if m.expr else None
     return _Compiled(
         rule=rule,
         names=frozenset(n.casefold() for n in m.alertname),
         labels=tuple((k, re.compile(v, re.IGNORECASE)) for k, v in sorted(m.labels.items())),
-        text=re.compile(m.text, re.IGNORECASE) if m.text else None,
-        expr=re.compile(m.expr) if m.expr else None,
+        text=text,
+        expr=expr,
+        text_needs=prefilter(text) if text else None,
+        expr_needs=prefilter(expr) if expr else None,
     )
 
 
@@ -94,8 +112,9 @@ class Classifier:
         return cls([*config.rules, *default_rules()])
 
     def classify(self, alert: Alert) -> Classification:
+        scan = _Scan(alert)
         for compiled in self._by_name.get(alert.name.casefold(), self._nameless):
-            used = compiled.match(alert)
+            used = compiled.match(alert, scan)
             if used is not None:
                 rule = compiled.rule
                 severity = rule.severity or CATALOG_SEVERITY[rule.scenario]
@@ -107,8 +126,22 @@ class Classifier:
 def _with_label_severity(
     alert: Alert, scenario: Scenario, severity: Severity, rule: str, used: list[str]
 ) -> Classification:
-    why = f"rule {rule}: " + (", ".join(used) if used else f"no rule matches {alert.name}")
-    label = alert.labels.get("severity", "").upper()
+    name = "" if used else alert.name  # only the fallback's reason names the alert
+    label = alert.labels.get("severity")
+    return _classification(scenario, severity, rule, tuple(used), name, label)
+
+
+@lru_cache(maxsize=4096)  # a delivery's alerts mostly share their verdict: build it once
+def _classification(
+    scenario: Scenario,
+    severity: Severity,
+    rule: str,
+    used: tuple[str, ...],
+    name: str,
+    severity_label: str | None,
+) -> Classification:
+    why = f"rule {rule}: " + (", ".join(used) if used else f"no rule matches {name}")
+    label = (severity_label or "").upper()
     if label in Severity.__members__:
         severity = Severity(label)
         why += f"; severity label {label}"
