@@ -1,4 +1,4 @@
-"""`./chaos/run [short|durability|outage|all] [--keep]`: see chaos/README.md."""
+"""`./chaos/run [short|durability|outage|poison|full|ci] [--keep]`: see chaos/README.md."""
 
 from __future__ import annotations
 
@@ -14,74 +14,85 @@ from pathlib import Path
 from typing import Any
 
 from chaos.check import check, settle
-from chaos.driver import Delivery, alertmanager_body, answers, drive, plan
+from chaos.driver import Delivery, alertmanager_body, answers, distinct, drive, plan
+from chaos.faults import FULL, SHORT, run_faults
+from chaos.remediation import Remediation
 from chaos.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
+FAILING_ALERT = "FrontendDown"  # frontend_down: the handler chaos/failing_worker.py breaks
+OUTAGE_FIELDS = ("acked", "not_acked", "refused_4xx", "incidents", "top_posts", "drained_in_s")
 TARGET_DRAIN_S = 120.0  # the issue's bound: drained within 120 s of the last fault
 # How long the checker waits: a job whose worker was SIGKILLed mid-run is re-run by ARQ only
 # once its in-progress key expires (JOB_TIMEOUT_S + 120 s + 10 s = 160 s by default).
 DRAIN_S = 200.0
 
 
-async def _faults(stack: Stack, schedule: list[tuple[float, str]], log: list[str]) -> None:
-    t0 = time.monotonic()
-    for at, fault in schedule:
-        await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
-        log.append(f"{time.monotonic() - t0:5.1f}s {fault}")
-        match fault:
-            case "kill worker":
-                await asyncio.to_thread(stack.kill_worker)
-            case "kill api":
-                await asyncio.to_thread(stack.kill_api)
-            case "kill redis":
-                await stack.restart_redis(1.0)
-            case "slack 5xx on":
-                stack.slack.fail_status = 500
-            case "slack 5xx off":
-                stack.slack.fail_status = 0
-            case "slack 429 on":
-                stack.slack.min_interval_s = 0.5
-            case "slack 429 off":
-                stack.slack.min_interval_s = 0.0
-
-
 async def soak(
     stack: Stack, n: int, rate: float, schedule: list[tuple[float, str]]
 ) -> dict[str, Any]:
     """Deliveries at `rate` while the faults of `schedule` happen; then drain and check."""
-    stack.start(workers=1)
-    deliveries = plan(n)
-    faults: list[str] = []
-    await asyncio.gather(drive(stack.base_url, deliveries, rate), _faults(stack, schedule, faults))
-    drained = await settle(stack, DRAIN_S)
-    verdict = check(stack, deliveries, drained)
+    remediation = Remediation()
+    try:
+        config = stack.tmp / "plantao.toml"
+        config.write_text(remediation.config_toml())
+        stack.extra_env = {
+            **remediation.env(),
+            "PLANTAO_CONFIG": str(config),
+            "DRY_RUN": "false",
+            "SLACK_SIGNING_SECRET": "chaos-signing-secret",
+        }
+        stack.start(workers=1)
+        deliveries = plan(n, railway_bodies=remediation.deliveries())
+        faults: list[str] = []
+        driving = drive(stack.base_url, deliveries, rate)
+        _, last_fault = await asyncio.gather(
+            driving, run_faults(stack, schedule, faults, remediation)
+        )
+        since_fault = time.monotonic() - last_fault  # the last delivery came after it
+        drained = await settle(stack, DRAIN_S)
+        after_fault = None if drained is None else round(since_fault + drained, 1)
+        verdict = check(stack, deliveries, drained, remediation)
+    finally:
+        remediation.close()
     return {
-        "drained_within_120_s": drained is not None and drained <= TARGET_DRAIN_S,
+        "drained_after_last_fault_s": after_fault,
+        "drained_within_120_s": after_fault is not None and after_fault <= TARGET_DRAIN_S,
         "deliveries": n,
         "rate_per_s": rate,
         "faults": faults,
         "answers": answers(deliveries),
         **asdict(verdict),
         "lost": verdict.lost[:20],
+        "checks": verdict.table(TARGET_DRAIN_S, since_fault),
         "passed": verdict.passed,
     }
 
 
 async def durability(stack: Stack, n: int) -> dict[str, Any]:
-    """`n` acknowledged alerts, Redis SIGKILLed right after the last 2xx, restarted: all there?"""
+    """`n` distinct acknowledged alerts (Alertmanager and Sentry, no worker running), Redis
+    SIGKILLed right after the last 2xx and restarted: is every alert there, naming an incident
+    that exists and whose job is still queued?"""
     stack.start(workers=0)
-    deliveries = plan(n, duplicates=0.0, seed=11)
+    deliveries = distinct(n)
     await drive(stack.base_url, deliveries, rate=400.0, deadline_s=30.0)
     stack.redis.kill()  # kill -9 right after the last answer
     await asyncio.to_thread(stack.redis.start)
     acked = [fp for d in deliveries if d.acked for fp in d.fingerprints]
-    present = sum(1 for fp in acked if stack.redis.get("exists", f"plantao:alert:{fp}"))
+    r = stack.redis
+    incidents = {fp: r.get("hget", f"plantao:alert:{fp}", "incident") for fp in acked}
+    present = [fp for fp, i in incidents.items() if i is not None]
+    ids = {i.decode() for i in incidents.values() if i is not None}
+    missing_incident = [i for i in ids if not r.get("exists", f"plantao:incident:{i}")]
+    missing_job = [i for i in ids if not r.get("exists", f"arq:job:incident:{i}:open")]
     return {
         "deliveries": n,
         "acked": len(acked),
-        "present_after_kill": present,
-        "passed": present == len(acked) == n,
+        "present_after_kill": len(present),
+        "incidents": len(ids),
+        "incidents_missing": missing_incident[:20],
+        "jobs_missing": missing_job[:20],
+        "passed": len(present) == len(acked) == n and not missing_incident and not missing_job,
     }
 
 
@@ -126,16 +137,17 @@ async def outage(stack: Stack, seconds: float = 30.0, rate: float = 20.0) -> dic
         "2xx_while_down": ok_during,
         "consumed_again_in_s": consumed_in,
         "elapsed_s": round(time.monotonic() - t0, 1),
-        **{k: v for k, v in asdict(verdict).items() if k != "lost"},
+        **{k: v for k, v in asdict(verdict).items() if k in OUTAGE_FIELDS},
         "lost": verdict.lost[:20],
         "passed": passed,
     }
 
 
 async def poison(stack: Stack, tries: int = 3) -> dict[str, Any]:
-    """A handler that hangs: the service it probes accepts connections and never answers. Its
-    job must be tried exactly JOB_MAX_TRIES times, then dead-lettered and reported in Slack
-    within 60 s, while another incident is handled normally meanwhile."""
+    """A handler that hangs (the service it probes accepts connections and never answers) and
+    one that raises (chaos/failing_worker.py): each job is tried exactly JOB_MAX_TRIES times,
+    then dead-lettered and reported in Slack within 60 s, while another incident is handled
+    normally meanwhile."""
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
     hole.listen(64)  # connections complete in the backlog and are never read: a hang
@@ -147,42 +159,56 @@ async def poison(stack: Stack, tries: int = 3) -> dict[str, Any]:
         "JOB_MAX_TRIES": str(tries),
         "PROBE_TIMEOUT_S": "20",
     }
+    stack.worker_module = "chaos.failing_worker"
     try:
         stack.start(workers=1)
-        stuck = alertmanager_body("poison", "hang", "ServiceDown", "2026-11-25T04:00:00Z")
+        poisoned = {
+            "hang": alertmanager_body("hang", "hang", "ServiceDown", "2026-11-25T04:00:00Z"),
+            "broken": alertmanager_body("broken", "broken", FAILING_ALERT, "2026-11-25T04:00:00Z"),
+        }
         fine = alertmanager_body("healthy", "other", "ServiceDown", "2026-11-25T04:00:00Z")
         deliveries = [
-            Delivery("alertmanager", stuck, ["alertmanager:poison"]),
-            Delivery("alertmanager", fine, ["alertmanager:healthy"]),
+            Delivery("alertmanager", b, [f"alertmanager:{k}"]) for k, b in poisoned.items()
         ]
+        deliveries.append(Delivery("alertmanager", fine, ["alertmanager:healthy"]))
         t0 = time.time()
         await drive(stack.base_url, deliveries, rate=10.0)
-        incident = stack.redis.get("hget", "plantao:alert:alertmanager:poison", "incident").decode()
-        reported_in = None
-        while time.time() - t0 < 60 and reported_in is None:
-            tops = [m for m in stack.slack.top() if "failed" in m.text and "hang" in m.text]
-            if tops:
-                reported_in = time.time() - t0
+        reported: dict[str, float] = {}
+        while time.time() - t0 < 60 and len(reported) < len(poisoned):
+            for m in stack.slack.top():
+                for service in poisoned:
+                    if "failed" in m.text and service in m.text and service not in reported:
+                        reported[service] = round(time.time() - t0, 1)
             await asyncio.sleep(0.2)
-        events = [
-            json.loads(raw)["event"]
-            for raw in stack.redis.get("lrange", f"plantao:incident:{incident}:timeline", 0, -1)
-        ]
-        dead = stack.redis.get("exists", f"plantao:deadletter:incident:{incident}:open")
-        tried = events.count("job.retry") + events.count("job.dead_lettered")
+        results = {service: _poisoned(stack, service, tries, reported) for service in poisoned}
         other = stack.redis.get("hget", "plantao:alert:alertmanager:healthy", "incident").decode()
         other_ok = bool(stack.redis.get("exists", f"plantao:notified:{other}:opened"))
-        passed = tried == tries and bool(dead) and reported_in is not None and other_ok
         return {
             "job_max_tries": tries,
-            "tried": tried,
-            "dead_lettered": bool(dead),
-            "reported_in_s": reported_in,
+            **results,
             "other_incident_handled": other_ok,
-            "passed": passed,
+            "passed": other_ok and all(r["passed"] for r in results.values()),
         }
     finally:
         hole.close()
+
+
+def _poisoned(stack: Stack, service: str, tries: int, reported: dict[str, float]) -> dict[str, Any]:
+    """How the poisoned incident of `service` went: tries, dead letter, report."""
+    incident = stack.redis.get("hget", f"plantao:alert:alertmanager:{service}", "incident").decode()
+    events = [
+        json.loads(raw)["event"]
+        for raw in stack.redis.get("lrange", f"plantao:incident:{incident}:timeline", 0, -1)
+    ]
+    dead = bool(stack.redis.get("exists", f"plantao:deadletter:incident:{incident}:open"))
+    tried = events.count("job.retry") + events.count("job.dead_lettered")
+    at = reported.get(service)
+    return {
+        "tried": tried,
+        "dead_lettered": dead,
+        "reported_in_s": at,
+        "passed": tried == tries and dead and at is not None and at < 60,
+    }
 
 
 def _posted_after(stack: Stack, d: Delivery) -> float | None:
@@ -197,31 +223,6 @@ def _posted_after(stack: Stack, d: Delivery) -> float | None:
         if entry["event"] == "notified" and entry["at"] / 1000 >= d.acked_wall:
             return float(entry["at"] / 1000 - d.acked_wall)
     return None
-
-
-SHORT = [
-    (2.0, "kill worker"),
-    (3.0, "slack 5xx on"),
-    (5.0, "kill redis"),
-    (6.0, "slack 5xx off"),
-    (8.0, "kill worker"),
-    (9.0, "slack 429 on"),
-    (10.0, "kill api"),
-    (11.0, "slack 429 off"),
-]
-FULL = [
-    (10.0, "kill worker"),
-    (20.0, "slack 5xx on"),
-    (30.0, "kill worker"),
-    (50.0, "slack 5xx off"),
-    (60.0, "kill redis"),
-    (70.0, "kill worker"),
-    (80.0, "kill api"),
-    (90.0, "slack 429 on"),
-    (95.0, "slack 429 off"),
-    (100.0, "kill worker"),
-    (110.0, "kill worker"),
-]
 
 
 async def run(profile: str, keep: bool) -> dict[str, Any]:
@@ -244,6 +245,8 @@ async def run(profile: str, keep: bool) -> dict[str, Any]:
         raise exc
     finally:
         stack.close()
+        if keep:
+            print(f"logs kept in {stack.tmp}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / f"{profile}-{stamp}.json").write_text(json.dumps(result, indent=2))
         print(f"== chaos {profile}: {'PASSED' if result['passed'] else 'FAILED'}")
         for key, value in result.items():
-            print(f"  {key}: {value}")
+            if key != "checks":
+                print(f"  {key}: {value}")
+        for name, measured, verdict in result.get("checks", []):
+            print(f"  {verdict:4}  {name:40} {measured}")
     return 0 if ok else 1
 
 

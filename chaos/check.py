@@ -8,11 +8,14 @@ queued or in progress and the Slack outbox is empty."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from chaos.driver import Delivery
+from chaos.remediation import Remediation
 from chaos.stack import Stack
 
 QUEUE = "arq:queue"
@@ -32,6 +35,15 @@ class Verdict:
     queued_jobs: int = 0
     outbox: int = 0
     drained_in_s: float | None = None
+    # remediation (chaos/remediation.py): mutations the Railway fake received, per service
+    railway_mutations: dict[str, int] = field(default_factory=dict)
+    railway_duplicates: dict[str, int] = field(default_factory=dict)  # service -> mutations > 1
+    rolled_back: int = 0  # services the fake shows rolled back
+    rollbacks_expected: int = 0  # services with an acknowledged Railway delivery
+    # plantão's own record of its rollback steps (worker/ledger.py), by state: reported only
+    rollback_records: dict[str, int] = field(default_factory=dict)
+    # deploy_failed top-level messages, by what they say of the rollback: reported only
+    rollback_posts: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -43,7 +55,48 @@ class Verdict:
             or self.queued_jobs
             or self.outbox
             or self.drained_in_s is None
+            or self.railway_duplicates
+            or self.rolled_back < self.rollbacks_expected
         )
+
+    def table(self, target_drain_s: float, since_fault_s: float) -> list[tuple[str, str, str]]:
+        """(criterion, measured, PASS / FAIL / MISS): the last row is reported, not enforced.
+        `drained_in_s` counts from the last delivery, `since_fault_s` before it from the last
+        fault."""
+        drained = "never" if self.drained_in_s is None else f"{self.drained_in_s:.1f} s"
+        rows = [
+            ("acknowledged alerts lost", f"{len(self.lost)} of {self.acked}", not self.lost),
+            ("incidents never announced", str(len(self.unannounced)), not self.unannounced),
+            (
+                "duplicate top-level Slack posts",
+                f"{sum(n - 1 for n in self.duplicate_posts.values())} ({self.top_posts} posts,"
+                f" {self.incidents} incidents)",
+                not self.duplicate_posts,
+            ),
+            (
+                "duplicate side effects at Railway",
+                str(sum(n - 1 for n in self.railway_duplicates.values())),
+                not self.railway_duplicates,
+            ),
+            (
+                "services rolled back",
+                f"{self.rolled_back} of {self.rollbacks_expected}",
+                self.rolled_back >= self.rollbacks_expected,
+            ),
+            ("4xx answers", str(self.refused_4xx), not self.refused_4xx),
+            (
+                "drained (after the last delivery)",
+                drained,
+                self.drained_in_s is not None,
+            ),
+        ]
+        out = [(name, got, "PASS" if ok else "FAIL") for name, got, ok in rows]
+        after = None if self.drained_in_s is None else self.drained_in_s + since_fault_s
+        within = after is not None and after <= target_drain_s
+        label = f"drained within {target_drain_s:.0f} s of the last fault"
+        got = "never" if after is None else f"{after:.1f} s"
+        out.append((label, got, "PASS" if within else "MISS"))
+        return out
 
 
 def _drained(stack: Stack) -> bool:
@@ -84,9 +137,26 @@ async def settle(stack: Stack, within_s: float) -> float | None:
     return None
 
 
-def check(stack: Stack, deliveries: list[Delivery], drained_in_s: float | None) -> Verdict:
+def check(
+    stack: Stack,
+    deliveries: list[Delivery],
+    drained_in_s: float | None,
+    remediation: Remediation | None = None,
+) -> Verdict:
     v = Verdict(drained_in_s=drained_in_s)
     r = stack.redis
+    if remediation is not None:
+        v.railway_mutations = remediation.side_effects()
+        v.railway_duplicates = {k: n for k, n in v.railway_mutations.items() if n > 1}
+        v.rolled_back = remediation.healed()
+        states = Counter(
+            (r.get("hget", key, "state") or b"?").decode()
+            for key in r.client.scan_iter(match="plantao:action:*:RollbackDeploy:*", count=1000)
+        )
+        v.rollback_records = dict(states)
+        v.rollbacks_expected = len(
+            {fp for d in deliveries if d.acked and d.source == "railway" for fp in d.fingerprints}
+        )
     for d in deliveries:
         v.refused_4xx += sum(1 for s in d.statuses if 400 <= s < 500)
         if not d.acked:
@@ -108,7 +178,22 @@ def check(stack: Stack, deliveries: list[Delivery], drained_in_s: float | None) 
         if m.metadata and m.metadata.get("event_payload", {}).get("incident")
     )
     v.top_posts = sum(tops.values())
+    v.rollback_posts = _rollback_posts(stack)
     v.duplicate_posts = {i: n for i, n in tops.items() if n > 1}
     v.queued_jobs = int(r.get("zcard", QUEUE))
     v.outbox = int(r.get("zcard", "plantao:outbox:queue"))
     return v
+
+
+def _rollback_posts(stack: Stack) -> dict[str, int]:
+    """What each deploy_failed top-level message says of its rollback: the outcome's code
+    ("[executed] roll back ..."), "proposed" (the step without an outcome), or "not mentioned"
+    (a re-run that found the service healthy plans advice only)."""
+    said: Counter[str] = Counter()
+    for m in stack.slack.top():
+        if "deploy_failed" not in m.text:
+            continue
+        blocks = json.dumps(m.blocks)
+        codes = re.findall(r"(?<!\*)\[(\w+)\] roll back", blocks)
+        said[codes[0] if codes else "proposed" if "roll back" in blocks else "not mentioned"] += 1
+    return dict(said)

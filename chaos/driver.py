@@ -9,12 +9,14 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
-from tests.support.senders import AM_TOKEN, sentry
+from tests.support.senders import AM_TOKEN, railway, sentry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 SENTRY_ISSUE = json.loads((FIXTURES / "sentry" / "docs-issue-created.json").read_text())
@@ -22,7 +24,7 @@ SENTRY_ISSUE = json.loads((FIXTURES / "sentry" / "docs-issue-created.json").read
 
 @dataclass
 class Delivery:
-    source: str  # alertmanager | sentry
+    source: str  # alertmanager | sentry | railway
     body: bytes
     fingerprints: list[str]  # as plantão names them (source prefix included)
     statuses: list[int] = field(default_factory=list)  # every answer; 0 = no answer
@@ -56,15 +58,32 @@ def _sentry(issue_id: str, project: str) -> bytes:
     return json.dumps(data).encode()
 
 
-def plan(n: int, storm: int = 50, duplicates: float = 0.2, seed: int = 7) -> list[Delivery]:
+def plan(
+    n: int,
+    storm: int = 50,
+    duplicates: float = 0.2,
+    seed: int = 7,
+    railway_bodies: Sequence[tuple[bytes, str]] = (),
+) -> list[Delivery]:
     """`n` deliveries: Alertmanager and Sentry alerts, `storm` fingerprints re-sent all along,
-    and a `duplicates` share of byte-identical repeats of earlier deliveries."""
+    a `duplicates` share of byte-identical repeats of earlier deliveries, and (when given)
+    Railway `(body, fingerprint)` deliveries: the first of each spread evenly over the run,
+    then 3 % re-sends of those already sent."""
     rng = random.Random(seed)
     names = ["ServiceDown", "HighErrorRate", "HighLatency", "DatabaseDown"]
     out: list[Delivery] = []
+    railway_sent: list[tuple[bytes, str]] = []
+    firsts = {int((j + 0.5) * n / len(railway_bodies)): j for j in range(len(railway_bodies))}
     for i in range(n):
         roll = rng.random()
-        if out and roll < duplicates:
+        if i in firsts:
+            body, fp = railway_bodies[firsts[i]]
+            out.append(Delivery("railway", body, [fp]))
+            railway_sent.append((body, fp))
+        elif railway_sent and roll > 0.97:
+            body, fp = rng.choice(railway_sent)
+            out.append(Delivery("railway", body, [fp]))
+        elif out and roll < duplicates:  # may repeat a Railway one too
             first = rng.choice(out)
             out.append(Delivery(first.source, first.body, first.fingerprints))
         elif roll < duplicates + 0.15:
@@ -86,6 +105,22 @@ def plan(n: int, storm: int = 50, duplicates: float = 0.2, seed: int = 7) -> lis
     return out
 
 
+def distinct(n: int) -> list[Delivery]:
+    """`n` deliveries, each a new alert: 4 of 5 from Alertmanager, 1 of 5 from Sentry."""
+    out = []
+    for i in range(n):
+        if i % 5 == 4:
+            issue = f"8{i:06d}"
+            body = _sentry(issue, f"proj-{i % 7}")
+            out.append(Delivery("sentry", body, [f"sentry:issue:{issue}"]))
+        else:
+            body = alertmanager_body(
+                f"d{i:06d}", f"svc-{i % 25}", "HighErrorRate", "2026-11-25T04:00:00Z"
+            )
+            out.append(Delivery("alertmanager", body, [f"alertmanager:d{i:06d}"]))
+    return out
+
+
 async def _send(client: httpx.AsyncClient, d: Delivery, deadline_s: float) -> None:
     give_up = time.monotonic() + deadline_s
     wait = 0.25
@@ -93,6 +128,9 @@ async def _send(client: httpx.AsyncClient, d: Delivery, deadline_s: float) -> No
         if d.source == "sentry":
             req = sentry(d.body)
             path, headers = req.path, req.headers
+        elif d.source == "railway":
+            req = railway(d.body)
+            path, headers = f"{req.path}?{urlencode(req.query)}", req.headers
         else:
             path = "/webhooks/alertmanager"
             headers = [

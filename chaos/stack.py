@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, cast
 import redis
 
 from tests.support.processes import ManagedProcess, free_port, run_plantao, spawn, wait_http_ok
-from tests.support.senders import AM_TOKEN, SENTRY_SECRET
+from tests.support.senders import AM_TOKEN, RAILWAY_TOKEN, SENTRY_SECRET
 from tests.support.slack_stub import TOKEN, SlackStub
 
 START_TIMEOUT_S = 20.0
@@ -70,6 +71,7 @@ class Stack:
         self.api: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self.extra_env: dict[str, str] = {}
+        self.worker_module = "worker.main"  # chaos.failing_worker in the poison profile
         self._n = 0
 
     def env(self, role: str) -> dict[str, str]:
@@ -80,6 +82,7 @@ class Stack:
             "APP_ENV": "production",
             "ALERTMANAGER_TOKEN": AM_TOKEN,
             "SENTRY_CLIENT_SECRET": SENTRY_SECRET,
+            "RAILWAY_WEBHOOK_TOKEN": RAILWAY_TOKEN,
             "SLACK_BOT_TOKEN": TOKEN,
             "SLACK_CHANNEL": CHANNEL,
             "SLACK_API_URL": self.slack.url,
@@ -102,7 +105,8 @@ class Stack:
 
     def start_worker(self) -> ManagedProcess:
         self._n += 1
-        worker = run_plantao(self.env("worker"), logdir=self.tmp / f"worker-{self._n}")
+        argv = [sys.executable, "-m", self.worker_module, "serve"]
+        worker = spawn(argv, self.env("worker"), logdir=self.tmp / f"worker-{self._n}")
         self.workers.append(worker)
         return worker
 
