@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(default=30.0, gt=0, le=600)  # a handler's diagnosis limit
     worker_poll_delay_s: float = Field(default=0.05, gt=0, le=5)
     worker_max_jobs: int = Field(default=20, ge=1, le=1000)
+    # a running job's claim, renewed while its worker lives: a dead worker's job runs again
+    # this long after it died (worker/runner.py)
+    worker_job_lease_s: float = Field(default=20.0, ge=3, le=600)
     probe_timeout_s: float = Field(default=3.0, gt=0, le=60)
     probe_attempts: int = Field(default=2, ge=1, le=10)
     timeline_max_entries: int = Field(default=1000, ge=10, le=100_000)

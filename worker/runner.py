@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
@@ -27,8 +28,11 @@ HEARTBEAT_S = 5.0
 RESTART_BACKOFF_MAX_S = 4.0  # back within seconds of Redis's return (chaos/: < 10 s)
 # ARQ's own timeout, a backstop behind the diagnosis limit: room for the automatic steps (a
 # Railway mutation is bounded at 15 s and its verification at 45 s, worker/checks.py Timing).
-# A job whose worker died is re-run after this + 10 s (ARQ's in-progress key).
 EXECUTION_BUDGET_S = 120.0
+# ARQ marks a running job with an in-progress key that lives as long as the job may run
+# (+ 10 s), so a job whose worker was killed waited 160 s to run again. plantão gives the key
+# WORKER_JOB_LEASE_S instead and renews it RENEWALS times per lease while the job runs here.
+RENEWALS = 4
 SHUTDOWN_FLUSH_S = 3.0  # a stopping worker sends the Slack outbox for at most this long
 
 
@@ -43,6 +47,23 @@ async def _heartbeat(deps: Deps, instance: str) -> None:
         except StoreUnavailable as exc:
             log.warning("heartbeat.failed", error=str(exc))
         await asyncio.sleep(HEARTBEAT_S)
+
+
+async def _renew_leases(worker: Worker, lease_s: float) -> None:
+    """Keep the in-progress keys of the jobs this worker runs alive; a dead worker stops
+    renewing, and its jobs are taken by another worker once their lease ran out."""
+    while True:
+        await asyncio.sleep(lease_s / RENEWALS)
+        running = [job_id for job_id, task in worker.tasks.items() if not task.done()]
+        if not running:
+            continue
+        try:
+            async with worker.pool.pipeline(transaction=False) as pipe:
+                for job_id in running:  # PEXPIRE leaves a key already deleted (job done) alone
+                    pipe.pexpire(in_progress_key_prefix + job_id, int(lease_s * 1000))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:  # Redis away: the supervisor restarts the worker
+            log.warning("worker.lease_not_renewed", jobs=len(running), error=str(exc))
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], within_s: float = 5.0) -> None:
@@ -79,6 +100,7 @@ def build_worker(
         deps = Deps.build(settings, config, redis, slack, probes)
         ctx[CTX_KEY] = deps
         tasks.append(asyncio.create_task(_heartbeat(deps, instance)))
+        tasks.append(asyncio.create_task(_renew_leases(worker, settings.worker_job_lease_s)))
         if deps.room is not None:  # the Slack outbox's sender (worker/outbox.py)
             tasks.append(asyncio.create_task(deps.room.sender(instance).run()))
         log.info("worker.started", instance=instance)
@@ -93,7 +115,7 @@ def build_worker(
             await deps.http.aclose()
 
     timeout = settings.job_timeout_s + EXECUTION_BUDGET_S
-    return Worker(
+    worker = Worker(
         functions=[func(job, name=job.__name__, timeout=timeout) for job in JOBS],  # type: ignore[arg-type]
         queue_name=QUEUE_NAME,
         redis_pool=redis,
@@ -110,6 +132,8 @@ def build_worker(
         job_deserializer=deserialize,
         log_results=False,
     )
+    worker.in_progress_timeout_s = settings.worker_job_lease_s  # renewed by _renew_leases
+    return worker
 
 
 async def _stop(worker: Worker) -> None:
