@@ -12,7 +12,6 @@ the same approve / reject jobs with the Click's `via` set: those only carry the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,14 +19,13 @@ from typing import Any
 
 import structlog
 from arq import Retry
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from core.approvals import Approval, Click, Verdict
 from core.errors import InvalidTransition, NotifyFailed, StoreUnavailable
 from core.models import Incident, IncidentState
 from core.silences import Matcher, Silence, Silences
-from handlers import actions
-from handlers.types import Endpoint, Policy, Step
+from handlers.codec import decode_step
 from worker.deps import Deps
 from worker.duties.escalation import CannotEscalate, escalate_by_hand
 from worker.outcome import Status
@@ -38,20 +36,6 @@ log = structlog.get_logger()
 Job = Callable[..., Awaitable[str]]
 Act = Callable[[Deps, Incident, Click], Awaitable["str | Said"]]
 SILENCE_FOR = timedelta(hours=1)
-ACTION_TYPES: dict[str, type[Any]] = {
-    t.__name__: t
-    for t in (
-        actions.RestartService,
-        actions.RollbackDeploy,
-        actions.RedeployService,
-        actions.SetMaintenanceMode,
-        actions.TerminateIdleConnections,
-        actions.CollectEvidence,
-        actions.FreezeDeploys,
-        actions.HandOver,
-        actions.Advise,
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -60,14 +44,6 @@ class Said:
 
     line: str
     mention: str = ""
-
-
-def decode_step(raw: str) -> Step:
-    """The step exactly as proposed (worker/slack_room.py encode_step)."""
-    data = json.loads(raw)
-    action = TypeAdapter(ACTION_TYPES[data["action"]]).validate_python(data["fields"])
-    verify = Endpoint(data["verify"]) if data.get("verify") else None
-    return Step(action, Policy(data["policy"]), data["why"], verify)
 
 
 async def _tell(deps: Deps, click: Click, said: Refusal) -> None:

@@ -32,6 +32,7 @@ from handlers.actions import (
     TerminateIdleConnections,
     describe,
 )
+from handlers.codec import encode_step
 from handlers.types import Policy, Step
 from worker.ledger import episode_key
 from worker.outbox import Kind, Outbox, Sender
@@ -63,20 +64,6 @@ DESTRUCTIVE = (
 
 def destructive(action: Action) -> bool:
     return isinstance(action, DESTRUCTIVE)
-
-
-def encode_step(step: Step) -> str:
-    """A step as JSON, so a click can run exactly the step that was proposed."""
-    return json.dumps(
-        {
-            "action": type(step.action).__name__,
-            "fields": asdict(step.action),
-            "policy": step.policy.value,
-            "why": step.why,
-            "verify": step.verify.value if step.verify else None,
-        },
-        default=str,
-    )
 
 
 class SlackRoom:
