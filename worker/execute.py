@@ -37,6 +37,7 @@ from handlers.actions import (
     SetMaintenanceMode,
     TerminateIdleConnections,
 )
+from handlers.codec import encode_step
 from handlers.types import Probes, Step
 from worker import evidence
 from worker.checks import (
@@ -86,23 +87,23 @@ class Executor:
         actor = approved_by or "plantao"
         record = await self.c.ledger.get(s.key)
         if record is not None:
-            settled = await self._settle(s, record)
+            settled = await self.settle(s, record)
             if settled is not None:
-                return await self._finish(s, settled, actor)
+                return await self.finish(s, settled, actor)
         refusal = await self.c.refusal(incident, step, approved_by)
         if refusal is not None:
             out = s.out(
                 refusal.status, refusal.code, refusal.reason, retry_after_s=refusal.retry_after_s
             )
-            return await self._finish(s, out, actor)
+            return await self.finish(s, out, actor)
         if isinstance(step.action, HandOver | Advise):
             return await self._note(s, record, actor)
         if self.settings.dry_run:
             reason = f"DRY_RUN is on: would have run it ({step.why})"
-            return await self._finish(s, s.out(Status.DRY_RUN, Code.DRY_RUN, reason), actor)
+            return await self.finish(s, s.out(Status.DRY_RUN, Code.DRY_RUN, reason), actor)
         return await self._attempt(s, record, approved_by)
 
-    async def _settle(self, s: StepRef, record: Record) -> Outcome | None:
+    async def settle(self, s: StepRef, record: Record) -> Outcome | None:
         """An earlier attempt's record: report it, reconcile it, or None to take it over."""
         lease = self.c.timing.lease_s
         if record.state is State.DONE:
@@ -145,23 +146,23 @@ class Executor:
         """HandOver and Advise change nothing: they are recorded once per incident."""
         token = new_token()
         claimed = await (
-            self.c.ledger.claim(s.key, token, "")
+            self.c.ledger.claim(s.key, token, "", encode_step(s.step))
             if record is None
             else self.c.ledger.take_over(record, token)
         )
         if not claimed:
-            return await self._finish(
+            return await self.finish(
                 s, s.out(Status.REFUSED, Code.ALREADY_DONE, "recorded earlier"), actor
             )
         await self.c.ledger.advance(s.key, token, State.INTENT, State.DONE, detail="recorded")
-        return await self._finish(s, s.out(Status.RECORDED, Code.RECORDED, s.step.why), actor)
+        return await self.finish(s, s.out(Status.RECORDED, Code.RECORDED, s.step.why), actor)
 
     async def _attempt(self, s: StepRef, record: Record | None, approved_by: str | None) -> Outcome:
         action, ledger, actor = s.step.action, self.c.ledger, approved_by or "plantao"
         token, target, kind = new_token(), target_of(action), kind_of(action)
         refused = await self._claim(s, record, token, target, kind)
         if refused is not None:
-            return await self._finish(s, refused, actor)
+            return await self.finish(s, refused, actor)
         armed = False
 
         async def arm(baseline: str, acted_on: str) -> None:
@@ -174,12 +175,12 @@ class Executor:
         try:
             detail = await self._perform(s.incident, action, arm)
         except (_Lost, NoTarget, PlatformUnavailable, PlatformRefused) as exc:
-            return await self._finish(
+            return await self.finish(
                 s, await self._failed(s, exc, token, kind, target, armed), actor
             )
         await ledger.advance(s.key, token, State.IN_FLIGHT, State.DONE, detail=detail)
         by = f" (approved by {approved_by})" if approved_by else ""
-        await self._finish(s, s.out(Status.DONE, Code.EXECUTED, detail + by), actor)
+        await self.finish(s, s.out(Status.DONE, Code.EXECUTED, detail + by), actor)
         verified = await self.c.verify(s)
         return s.out(Status.DONE, Code.EXECUTED, detail + by, verified=verified)
 
@@ -189,7 +190,7 @@ class Executor:
         """Own the step's record (new, or a dead attempt's) and spend its budget; else why not."""
         ledger = self.c.ledger
         claimed = await (
-            ledger.claim(s.key, token, target)
+            ledger.claim(s.key, token, target, encode_step(s.step))
             if record is None
             else ledger.take_over(record, token)
         )
@@ -306,7 +307,7 @@ class Executor:
         await rollout.post_action(http, url, body, self.c.timing.railway_timeout_s)
         return f"rollout API accepted {body['action']} for `{action.service}`"
 
-    async def _finish(self, s: StepRef, outcome: Outcome, actor: str) -> Outcome:
+    async def finish(self, s: StepRef, outcome: Outcome, actor: str) -> Outcome:
         await self.c.store.record(s.incident.id, actor, f"step.{outcome.status}", outcome.line())
         await count_action(self.c.store.redis, outcome.status, outcome.code, outcome.verified)
         return outcome

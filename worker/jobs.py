@@ -25,6 +25,7 @@ from worker import policies
 from worker.deps import Deps
 from worker.duty_jobs import DUTY_JOBS
 from worker.instrument import instrument
+from worker.interrupted import settle_interrupted
 from worker.outcome import Status
 from worker.replay import REPLAY_JOBS, plan
 from worker.slack import Message, render_failed, render_opened, render_resolved, render_update
@@ -43,11 +44,14 @@ def _last_try(ctx: dict[str, Any], deps: Deps) -> bool:
     return int(ctx.get("job_try", 1)) >= deps.settings.job_max_tries
 
 
-async def _retry_or_give_up(ctx: dict[str, Any], deps: Deps, incident: Incident, error: str) -> str:
+async def _retry_or_give_up(
+    ctx: dict[str, Any], deps: Deps, incident: Incident, error: str, after_s: float | None = None
+) -> str:
+    """Retry the job (after `after_s`, else with back-off), or dead-letter it and say so."""
     job_try = int(ctx.get("job_try", 1))
     if job_try < deps.settings.job_max_tries:
         await deps.store.record(incident.id, "plantao", "job.retry", f"try {job_try}: {error}")
-        raise Retry(defer=backoff_s(job_try))
+        raise Retry(defer=after_s or backoff_s(job_try))
     job_id = str(ctx.get("job_id", ""))
     await deps.store.dead_letter(job_id, "handle_incident", [incident.id], job_try, error)
     await deps.store.record(incident.id, "plantao", "job.dead_lettered", f"{job_id}: {error}")
@@ -96,13 +100,15 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
         detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
         await deps.store.record(incident.id, "plantao", "step.proposed", detail)
         await count_proposed(deps.store.redis, incident, step)
-    outcomes = []
+    # a step an earlier run left in flight (its worker died) is settled and reported first
+    outcomes = await settle_interrupted(deps.executor, incident, steps)
     for step in steps:
+        if any(o.status is Status.RETRY for o in outcomes):
+            break  # in order: the next steps wait for this one (in flight, or platform down)
         if step.policy is Policy.AUTO:  # approve steps wait for a responder; never steps never run
-            outcome = await deps.executor.run(incident, step)
-            if outcome.status is Status.RETRY:
-                return await _retry_or_give_up(ctx, deps, incident, outcome.line())
-            outcomes.append(outcome)
+            outcomes.append(await deps.executor.run(incident, step))
+    if (wait := next((o for o in outcomes if o.status is Status.RETRY), None)) is not None:
+        return await _retry_or_give_up(ctx, deps, incident, wait.line(), wait.retry_after_s)
     try:
         if deps.room is not None:  # Web API: recorded in the outbox, sent by its sender
             await deps.room.opened(incident, findings, steps, outcomes)

@@ -10,6 +10,9 @@ Key `plantao:action:{incident_id}:{step_key}` (hash), kept RECORD_TTL:
   baseline  the newest deployment before a deploy action: a newer one means it happened
   detail    what happened (deployment made, pids terminated, the error)
   verified  "1" / "0" after the re-probe; absent when none was asked
+  step      the step as proposed (handlers/codec.py), to settle it when no later run plans it
+
+Key `plantao:actions:{incident_id}` (set, kept RECORD_TTL): the incident's record keys.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ from handlers.actions import Action
 
 RECORD_TTL = timedelta(days=90)  # as long as the evidence (runbook 003 "Retenção")
 
-# KEYS[1] record; ARGV: token, target, now, ttl_s. Creates an `intent` record or reports 0.
+# KEYS: record, the incident's index; ARGV: token, target, now, ttl_s, step. Creates an
+# `intent` record (indexed) or reports 0.
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'intent', 'token', ARGV[1], 'target', ARGV[2],
-  'attempt', 1, 'at', ARGV[3], 'intent_at', ARGV[3])
+  'attempt', 1, 'at', ARGV[3], 'intent_at', ARGV[3], 'step', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
@@ -73,6 +79,7 @@ class Record:
     baseline: str = ""
     detail: str = ""
     verified: bool | None = None
+    step: str = ""  # handlers/codec.py encode_step; "" in records older than the field
 
     def age_s(self) -> float:
         return max(0.0, (now_ms() - self.at_ms) / 1000)
@@ -106,30 +113,39 @@ class Ledger:
     def key(incident_id: str, step: str) -> str:
         return f"{P}action:{incident_id}:{step}"
 
+    @staticmethod
+    def index(key: str) -> str:
+        """The index of the incident a record key belongs to."""
+        incident_id = key.removeprefix(f"{P}action:").split(":", 1)[0]
+        return f"{P}actions:{incident_id}"
+
     async def get(self, key: str) -> Record | None:
         async with redis_errors():
             raw = await self.redis.hgetall(key)  # type: ignore[misc]
-        if not raw:
-            return None
-        d = {k.decode(): v.decode() for k, v in raw.items()}
-        verified = {"1": True, "0": False}.get(d.get("verified", ""))
-        return Record(
-            key,
-            State(d["state"]),
-            d["token"],
-            d.get("target", ""),
-            int(d.get("attempt", 1)),
-            int(d["at"]),
-            d.get("baseline", ""),
-            d.get("detail", ""),
-            verified,
-        )
+        return _record(key, raw) if raw else None
 
-    async def claim(self, key: str, token: str, target: str) -> bool:
+    async def unsettled(self, incident_id: str) -> list[Record]:
+        """The incident's records still in `intent` or `in_flight`: attempts running, or
+        interrupted by a crash."""
+        async with redis_errors():
+            members = await self.redis.smembers(f"{P}actions:{incident_id}")  # type: ignore[misc]
+            keys = sorted(m.decode() for m in members)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(key)
+                rows = await pipe.execute()
+        found = [_record(key, raw) for key, raw in zip(keys, rows, strict=True) if raw]
+        return [r for r in found if r.state in (State.INTENT, State.IN_FLIGHT)]
+
+    async def claim(self, key: str, token: str, target: str, step: str = "") -> bool:
         """Create the record in `intent` for this attempt; False if any record exists."""
         ttl = int(RECORD_TTL.total_seconds())
         async with redis_errors():
-            return bool(await self._claim(keys=[key], args=[token, target, now_ms(), ttl]))
+            return bool(
+                await self._claim(
+                    keys=[key, self.index(key)], args=[token, target, now_ms(), ttl, step]
+                )
+            )
 
     async def take_over(self, record: Record, token: str) -> bool:
         """Make a crashed attempt's record ours, back in `intent`; False if it moved meanwhile."""
@@ -154,7 +170,24 @@ class Ledger:
         async with redis_errors():
             await self.redis.hset(key, "verified", "1" if ok else "0")  # type: ignore[misc]
 
-    async def release(self, key: str, token: str) -> None:
-        """Delete our `intent` record: the attempt stopped before any side effect."""
+    async def release(self, key: str, token: str, state: State = State.INTENT) -> bool:
+        """Delete the record while `token`'s attempt holds it in `state`: the attempt stopped
+        before any side effect (or it was interrupted and had none); the step is free again."""
         async with redis_errors():
-            await self._release(keys=[key], args=[State.INTENT.value, token])
+            return bool(await self._release(keys=[key], args=[state.value, token]))
+
+
+def _record(key: str, raw: dict[bytes, bytes]) -> Record:
+    d = {k.decode(): v.decode() for k, v in raw.items()}
+    return Record(
+        key,
+        State(d["state"]),
+        d["token"],
+        d.get("target", ""),
+        int(d.get("attempt", 1)),
+        int(d["at"]),
+        d.get("baseline", ""),
+        d.get("detail", ""),
+        {"1": True, "0": False}.get(d.get("verified", "")),
+        d.get("step", ""),
+    )

@@ -39,6 +39,7 @@ class Code(StrEnum):
     ALREADY_FAILED = "already_failed"
     IN_FLIGHT = "in_flight"  # another attempt holds the step, or a crashed one has not settled
     UNKNOWN_STATE = "unknown_state"  # a crashed attempt left no trace the platform can show
+    INTERRUPTED = "interrupted"  # a crashed attempt had no effect and no later run plans it
     PLATFORM_UNAVAILABLE = "platform_unavailable"
     PLATFORM_REFUSED = "platform_refused"
 
