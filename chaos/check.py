@@ -57,12 +57,23 @@ class Verdict:
             or self.drained_in_s is None
             or self.railway_duplicates
             or self.rolled_back < self.rollbacks_expected
+            or self.rollbacks_unsettled
+            or self.rollbacks_untold
         )
 
+    @property
+    def rollbacks_unsettled(self) -> int:
+        """Rollback records not `done`: a killed attempt left in flight and never settled."""
+        return sum(n for state, n in self.rollback_records.items() if state != "done")
+
+    @property
+    def rollbacks_untold(self) -> int:
+        """deploy_failed messages that do not say what became of the rollback."""
+        return self.rollback_posts.get("not mentioned", 0)
+
     def table(self, target_drain_s: float, since_fault_s: float) -> list[tuple[str, str, str]]:
-        """(criterion, measured, PASS / FAIL / MISS): the last row is reported, not enforced.
-        `drained_in_s` counts from the last delivery, `since_fault_s` before it from the last
-        fault."""
+        """(criterion, measured, PASS / FAIL). `drained_in_s` counts from the last delivery,
+        `since_fault_s` before it from the last fault."""
         drained = "never" if self.drained_in_s is None else f"{self.drained_in_s:.1f} s"
         rows = [
             ("acknowledged alerts lost", f"{len(self.lost)} of {self.acked}", not self.lost),
@@ -83,6 +94,16 @@ class Verdict:
                 f"{self.rolled_back} of {self.rollbacks_expected}",
                 self.rolled_back >= self.rollbacks_expected,
             ),
+            (
+                "rollback records settled (done)",
+                f"{self.rollbacks_unsettled} not done {self.rollback_records}",
+                not self.rollbacks_unsettled,
+            ),
+            (
+                "deploy_failed posts saying what was done",
+                f"{self.rollbacks_untold} silent {self.rollback_posts}",
+                not self.rollbacks_untold,
+            ),
             ("4xx answers", str(self.refused_4xx), not self.refused_4xx),
             (
                 "drained (after the last delivery)",
@@ -95,7 +116,7 @@ class Verdict:
         within = after is not None and after <= target_drain_s
         label = f"drained within {target_drain_s:.0f} s of the last fault"
         got = "never" if after is None else f"{after:.1f} s"
-        out.append((label, got, "PASS" if within else "MISS"))
+        out.append((label, got, "PASS" if within else "FAIL"))
         return out
 
 
