@@ -101,7 +101,7 @@ def build_worker(
         ctx[CTX_KEY] = deps
         tasks.append(asyncio.create_task(_heartbeat(deps, instance)))
         tasks.append(asyncio.create_task(_renew_leases(worker, settings.worker_job_lease_s)))
-        if deps.room is not None:  # the Slack outbox's sender (worker/outbox.py)
+        if deps.room is not None:  # the Slack outbox's sender (worker/outbox_sender.py)
             tasks.append(asyncio.create_task(deps.room.sender(instance).run()))
         log.info("worker.started", instance=instance)
 

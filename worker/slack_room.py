@@ -35,7 +35,8 @@ from handlers.actions import (
 from handlers.codec import encode_step
 from handlers.types import Policy, Step
 from worker.ledger import episode_key
-from worker.outbox import Kind, Outbox, Sender
+from worker.outbox import Kind, Outbox
+from worker.outbox_sender import Sender
 from worker.outcome import Outcome
 from worker.slack import Message, _finding_lines
 from worker.slack_api import SlackApi

@@ -15,7 +15,8 @@ from core import metrics
 from core.store import now_ms
 from tests.support.slack_stub import TOKEN, SlackStub
 from worker import outbox_refused
-from worker.outbox import Kind, Outbox, Sender
+from worker.outbox import Kind, Outbox
+from worker.outbox_sender import Sender
 from worker.slack_api import SlackApi
 
 CHANNEL = "C0PLANTAO"
