@@ -11,10 +11,6 @@ step's `verify` endpoint is re-probed; not verified escalates. Every decision go
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import assert_never
-
 import httpx
 
 from core.config import PlantaoConfig
@@ -23,38 +19,13 @@ from core.metrics import count_action
 from core.models import Incident
 from core.settings import Settings
 from core.store import Store
-from handlers.actions import (
-    Action,
-    Advise,
-    CollectEvidence,
-    DisableFlag,
-    FreezeDeploys,
-    HandOver,
-    RedeployService,
-    RestartService,
-    RollbackDeploy,
-    RollbackRollout,
-    SetMaintenanceMode,
-    TerminateIdleConnections,
-)
+from handlers.actions import Advise, HandOver
 from handlers.codec import encode_step
 from handlers.types import Probes, Step
-from worker import evidence
-from worker.checks import (
-    MAINTENANCE_VARIABLE,
-    Checks,
-    NoTarget,
-    Timing,
-    database_of,
-    kind_of,
-    target_of,
-)
-from worker.clients import rollout
-from worker.deployments import rollback_target, running
+from worker.checks import Checks, NoTarget, Timing, kind_of, target_of
 from worker.ledger import Record, State, episode_key, new_token
 from worker.outcome import Code, Outcome, Status, StepRef
-
-Arm = Callable[[str, str], Awaitable[None]]  # (baseline, target): mark in flight, then act
+from worker.perform import perform
 
 
 class _Lost(Exception):
@@ -173,7 +144,7 @@ class Executor:
             armed = True
 
         try:
-            detail = await self._perform(s.incident, action, arm)
+            detail = await perform(self.c, s.incident, action, arm)
         except (_Lost, NoTarget, PlatformUnavailable, PlatformRefused) as exc:
             return await self.finish(
                 s, await self._failed(s, exc, token, kind, target, armed), actor
@@ -231,81 +202,6 @@ class Executor:
             return s.out(Status.RETRY, Code.PLATFORM_UNAVAILABLE, reason, retry_after_s=wait)
         await self.c.ledger.advance(s.key, token, State.IN_FLIGHT, State.FAILED, detail=str(exc))
         return s.out(Status.FAILED, Code.PLATFORM_REFUSED, str(exc))
-
-    async def _perform(self, incident: Incident, action: Action, arm: Arm) -> str:
-        """The side effects. Reads come first; `arm` marks the record in flight just before."""
-        c = self.c
-        match action:
-            case RestartService(service=svc):
-                railway, ref = c.railway_for(svc)
-                dep = running(await railway.deployments(ref))
-                if dep is None:
-                    raise NoTarget(f"no running deployment of `{svc}` to restart")
-                await arm(dep.id, dep.id)
-                await railway.restart(dep.id)
-                return f"restarted deployment {dep.id} of `{svc}`"
-            case RollbackDeploy(service=svc):
-                railway, ref = c.railway_for(svc)
-                deps = await railway.deployments(ref)
-                known = [d for d, _ in await c.store.deployments(svc)]
-                dep = rollback_target(deps, known)
-                if dep is None:
-                    raise NoTarget(f"no earlier successful deployment of `{svc}` to roll back to")
-                await arm(deps[0].id, dep.id)
-                await railway.rollback(dep.id)
-                return f"rolled `{svc}` back from {deps[0].id} to {dep.id}"
-            case RedeployService(service=svc):
-                railway, ref = c.railway_for(svc)
-                deps = await railway.deployments(ref)
-                dep = running(deps)
-                if dep is None:
-                    raise NoTarget(f"no running deployment of `{svc}` to redeploy")
-                await arm(deps[0].id, dep.id)
-                made = await railway.redeploy(dep.id)
-                return f"redeployed {dep.id} of `{svc}` as {made.id}"
-            case SetMaintenanceMode(service=svc, enabled=on):
-                railway, ref = c.railway_for(svc)
-                await arm("", svc)
-                await railway.upsert_variable(ref, MAINTENANCE_VARIABLE, "true" if on else "false")
-                return f"set {MAINTENANCE_VARIABLE}={'true' if on else 'false'} on `{svc}`"
-            case TerminateIdleConnections(service=svc, idle_minutes=minutes):
-                db, dsn = c.database_for(svc)
-                await arm("", svc)
-                pids = await db.terminate_idle(
-                    timedelta(minutes=minutes), database=database_of(dsn)
-                )
-                return f"terminated {len(pids)} connection(s) idle > {minutes} min: pids {pids}"
-            case CollectEvidence(service=svc):
-                bundle = await evidence.collect(  # read-only, so before the record is armed
-                    incident, c.probes, c.database_or_none(svc), c.railway_or_none(svc)
-                )
-                await arm("", svc)
-                size = await evidence.save(c.store.redis, incident, bundle)
-                days = evidence.retention(incident).days
-                return f"evidence kept for {days} days ({size} bytes, {len(bundle.problems)} gaps)"
-            case FreezeDeploys(reason=why):
-                await arm("", "deploys")
-                await c.guards.freeze(why, by=f"incident {incident.id}")
-                return f"deploys frozen: {why}"
-            case RollbackRollout() | DisableFlag():
-                return await self._rollout(action, arm)
-            case HandOver() | Advise():
-                await arm("", "")
-                return "recorded"
-            case _:
-                assert_never(action)
-
-    async def _rollout(self, action: RollbackRollout | DisableFlag, arm: Arm) -> str:
-        """POST the rollout action (000 §9.7) to the service's rollout_action_url; not retried."""
-        http, url = self.c.rollout_action_for(action.service)
-        body = (
-            {"action": "rollback_phase"}
-            if isinstance(action, RollbackRollout)
-            else {"action": "disable", "flag": action.flag}
-        )
-        await arm("", action.service)
-        await rollout.post_action(http, url, body, self.c.timing.railway_timeout_s)
-        return f"rollout API accepted {body['action']} for `{action.service}`"
 
     async def finish(self, s: StepRef, outcome: Outcome, actor: str) -> Outcome:
         await self.c.store.record(s.incident.id, actor, f"step.{outcome.status}", outcome.line())

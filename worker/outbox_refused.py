@@ -5,8 +5,8 @@ why and send them again once the cause is fixed (`plantao outbox refused`,
 ordinary (not P0/P1) traffic.
 
 An incident whose top-level post was refused has no thread: its replies and updates are set
-aside too (worker/outbox_sender.py) rather than wait for ever, and `retry` of them all sends the post
-first, then its thread."""
+aside too (worker/outbox_sender.py) rather than wait for ever, and `retry` of them all sends
+the post first, then its thread."""
 
 from __future__ import annotations
 
