@@ -17,6 +17,8 @@ from tests.conftest import MakeClient
 from tests.support.http_recorder import HttpRecorder
 from tests.support.postgres import connect, scratch_dsn  # noqa: F401 (fixtures)
 from tests.support.railway_fake import RailwayFake
+from tests.support.slack_room import MakeRoom, room_factory
+from tests.support.slack_stub import SlackStub
 from worker.runner import build_worker
 
 AM_URL = "/webhooks/alertmanager"
@@ -81,3 +83,21 @@ def railway() -> Iterator[RailwayFake]:
     fake = RailwayFake().start()
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def stub() -> Iterator[SlackStub]:
+    """A started local Slack (Web API and response_url); closed after the test."""
+    s = SlackStub().start()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def make_room(
+    make_client: MakeClient,
+    make_settings: Callable[..., Settings],
+    make_recorder: Callable[[], HttpRecorder],
+    stub: SlackStub,
+) -> MakeRoom:
+    return room_factory(make_client, make_settings, make_recorder, stub)

@@ -5,7 +5,6 @@ The step runs once, the incident's thread and message show the decision, replays
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 
 import pytest
 from arq.connections import ArqRedis
@@ -13,34 +12,14 @@ from arq.connections import ArqRedis
 from core.audit import read
 from core.config import SlackConfig
 from core.models import Severity
-from core.settings import Settings
 from core.store import Store
 from core.tokens import Role, TokenConfig, token_hash
-from tests.conftest import REDIS_TEST_URL, MakeClient
-from tests.support.http_recorder import HttpRecorder
-from tests.support.slack_room import ERRORS, MakeRoom, Room, ran, resolved_body, room_factory
-from tests.support.slack_stub import SlackStub
+from tests.conftest import REDIS_TEST_URL
+from tests.support.slack_room import ERRORS, MakeRoom, Room, ran, resolved_body
 from worker.main import main
 
 ANA = {"Authorization": "Bearer tok-ana"}
 TOKENS = [TokenConfig(name="ana-bot", role=Role.RESPONDER, sha256=token_hash("tok-ana"))]
-
-
-@pytest.fixture
-def stub() -> Iterator[SlackStub]:
-    s = SlackStub().start()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def make_room(
-    make_client: MakeClient,
-    make_settings: Callable[..., Settings],
-    make_recorder: Callable[[], HttpRecorder],
-    stub: SlackStub,
-) -> MakeRoom:
-    return room_factory(make_client, make_settings, make_recorder, stub)
 
 
 async def proposed(room: Room) -> list[dict[str, object]]:

@@ -4,7 +4,7 @@ killed mid-send, storms."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -24,13 +24,6 @@ CHANNEL = "C0PLANTAO"
 
 def section(text: str) -> list[dict[str, object]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-
-
-@pytest.fixture
-def stub() -> Iterator[SlackStub]:
-    s = SlackStub().start()
-    yield s
-    s.close()
 
 
 @pytest.fixture

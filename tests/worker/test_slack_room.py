@@ -6,21 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from arq.connections import ArqRedis
 
 from core.approvals import Click
 from core.config import SlackConfig
 from core.duty_config import EscalationConfig
 from core.models import Severity
-from core.settings import Settings
 from core.step_decisions import JOBS as DECISION_JOBS
 from core.store import Store
-from tests.conftest import MakeClient
-from tests.support.http_recorder import HttpRecorder
 from tests.support.slack_room import (
     ERRORS,
     FIRING,
@@ -28,30 +23,11 @@ from tests.support.slack_room import (
     MakeRoom,
     ran,
     resolved_body,
-    room_factory,
 )
-from tests.support.slack_stub import SlackStub
 from webhook.slack import JOBS
 from worker.deps import CTX_KEY, Deps
 from worker.scheduler import Scheduler
 from worker.slack_jobs import SLACK_JOBS, slack_escalate
-
-
-@pytest.fixture
-def stub() -> Iterator[SlackStub]:
-    s = SlackStub().start()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def make_room(
-    make_client: MakeClient,
-    make_settings: Callable[..., Settings],
-    make_recorder: Callable[[], HttpRecorder],
-    stub: SlackStub,
-) -> MakeRoom:
-    return room_factory(make_client, make_settings, make_recorder, stub)
 
 
 def test_every_button_has_a_job() -> None:
