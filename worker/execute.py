@@ -20,12 +20,12 @@ from core.models import Incident
 from core.settings import Settings
 from core.store import Store
 from handlers.actions import Advise, HandOver
-from handlers.codec import encode_step
 from handlers.types import Probes, Step
 from worker.checks import Checks, NoTarget, Timing, kind_of, target_of
 from worker.ledger import Record, State, episode_key, new_token
 from worker.outcome import Code, Outcome, Status, StepRef
 from worker.perform import perform
+from worker.step_codec import encode_step
 
 
 class _Lost(Exception):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.models import Incident
-from handlers.codec import decode_step
 from handlers.types import Step
 from worker.checks import kind_of, target_of
 from worker.execute import Executor
 from worker.ledger import Record, State, episode_key
 from worker.outcome import Code, Outcome, Status, StepRef
+from worker.step_codec import decode_step
 
 NOT_RESUMED = "interrupted before it took effect, and the diagnosis no longer proposes it: not run"
 

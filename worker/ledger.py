@@ -10,7 +10,7 @@ Key `plantao:action:{incident_id}:{step_key}` (hash), kept RECORD_TTL:
   baseline  the newest deployment before a deploy action: a newer one means it happened
   detail    what happened (deployment made, pids terminated, the error)
   verified  "1" / "0" after the re-probe; absent when none was asked
-  step      the step as proposed (handlers/codec.py), to settle it when no later run plans it
+  step      the step as proposed (worker/step_codec.py), to settle it when no later run plans it
 
 Key `plantao:actions:{incident_id}` (set, kept RECORD_TTL): the incident's record keys.
 """
@@ -79,7 +79,7 @@ class Record:
     baseline: str = ""
     detail: str = ""
     verified: bool | None = None
-    step: str = ""  # handlers/codec.py encode_step; "" in records older than the field
+    step: str = ""  # worker/step_codec.py encode_step; "" in records older than the field
 
     def age_s(self) -> float:
         return max(0.0, (now_ms() - self.at_ms) / 1000)

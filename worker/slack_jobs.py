@@ -25,12 +25,12 @@ from core.approvals import Approval, Click, Verdict
 from core.errors import InvalidTransition, NotifyFailed, StoreUnavailable
 from core.models import Incident, IncidentState
 from core.silences import Matcher, Silence, Silences
-from handlers.codec import decode_step
 from worker.deps import Deps
 from worker.duties.escalation import CannotEscalate, escalate_by_hand
 from worker.outcome import Status
 from worker.slack_refusals import Refusal
 from worker.slack_render import render_reply
+from worker.step_codec import decode_step
 
 log = structlog.get_logger()
 Job = Callable[..., Awaitable[str]]

@@ -32,7 +32,6 @@ from handlers.actions import (
     TerminateIdleConnections,
     describe,
 )
-from handlers.codec import encode_step
 from handlers.types import Policy, Step
 from worker.ledger import episode_key
 from worker.outbox import Kind, Outbox
@@ -49,6 +48,7 @@ from worker.slack_render import (
     render_resolution,
     render_room,
 )
+from worker.step_codec import encode_step
 
 log = structlog.get_logger()
 ROOM = f"{P}slack:room:"

@@ -26,7 +26,6 @@ from handlers.actions import (
     SetMaintenanceMode,
     TerminateIdleConnections,
 )
-from handlers.codec import decode_step, encode_step
 from handlers.types import Endpoint, Policy, Step
 from tests.support.executor import SERVICE, make_executor, make_incident
 from tests.support.railway_fake import RailwayFake
@@ -36,6 +35,7 @@ from worker.guards import Guards
 from worker.interrupted import settle_interrupted
 from worker.ledger import Ledger, State, episode_key
 from worker.outcome import Code, Status
+from worker.step_codec import decode_step, encode_step
 
 ROLLBACK = Step(RollbackDeploy(SERVICE), Policy.AUTO, "runbook 001 rule 2", Endpoint.DEEP)
 ADVICE = [Step(Advise("watch the error rate"), Policy.AUTO, "001")]
