@@ -147,6 +147,18 @@ async def _stop(worker: Worker) -> None:
         await worker.on_shutdown(worker.ctx)
 
 
+async def _run(worker: Worker) -> None:
+    """worker.async_run(), stopped for sure when we are cancelled: a cancellation can be
+    swallowed inside ARQ's main task (a redis-py timeout racing it while Redis is down), and
+    awaiting that task directly would then wait for ever."""
+    running = asyncio.create_task(worker.async_run())
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await stop_tasks([running])  # cancelled again until it stops (bounded)
+        raise
+
+
 async def run_supervised(
     settings: Settings, config: PlantaoConfig, redis: ArqRedis, *, handle_signals: bool = True
 ) -> None:
@@ -158,7 +170,7 @@ async def run_supervised(
     while True:
         worker = build_worker(settings, config, redis, handle_signals=handle_signals)
         try:
-            await worker.async_run()
+            await _run(worker)
             return  # burst finished
         except asyncio.CancelledError:
             if handle_signals and worker.main_task is not None and worker.main_task.cancelled():
