@@ -16,10 +16,31 @@ local P = 'plantao:'
 
 local function ikey(id) return P .. 'incident:' .. id end
 
+-- Timeline entries are kept per incident and written at the end, one RPUSH and one LTRIM per
+-- incident instead of per entry (nothing here reads a timeline, and trimming once to the newest
+-- `cap` keeps what trimming after every push kept): a new incident from a 10-alert delivery
+-- has 12 entries, which took 24 commands.
+local timelines, entries_of = {}, {} -- incident ids in first-entry order; id -> its entries
+local at = tonumber(now)
 local function timeline(id, actor, event, detail)
-  local key = ikey(id) .. ':timeline'
-  redis.call('RPUSH', key, cjson.encode({at = tonumber(now), actor = actor, event = event, detail = detail}))
-  redis.call('LTRIM', key, -cap, -1)
+  local list = entries_of[id]
+  if not list then
+    list = {}
+    entries_of[id] = list
+    table.insert(timelines, id)
+  end
+  table.insert(list, cjson.encode({at = at, actor = actor, event = event, detail = detail}))
+end
+
+local unpack = unpack or table.unpack -- Lua 5.1 (Redis) or newer (fakeredis's lupa)
+local function write_timelines()
+  for _, id in ipairs(timelines) do
+    local key, list = ikey(id) .. ':timeline', entries_of[id]
+    for first = 1, #list, 500 do -- unpack puts every value on Lua's C stack: bounded batches
+      redis.call('RPUSH', key, unpack(list, first, math.min(first + 499, #list)))
+    end
+    redis.call('LTRIM', key, -cap, -1)
+  end
 end
 
 -- An ARQ job as arq.jobs.serialize_job writes it (JSON serializer); ids are deterministic.
@@ -35,8 +56,8 @@ local function enqueue(job_id, fn, id, extra)
   end
 end
 
-local function announce(id)
-  if redis.call('HGET', ikey(id), 'announced') ~= '1' then
+local function announce(id, announced)
+  if announced ~= '1' then
     redis.call('HSET', ikey(id), 'announced', '1')
     enqueue('incident:' .. id .. ':open', 'handle_incident', id)
   end
@@ -89,10 +110,15 @@ local function incident_for(a)
 end
 
 local function inhibitor_of(a)
-  for _, scenario in ipairs(a.inhibitors) do
-    local id = redis.call('HGET', P .. 'svc:' .. a.service, scenario)
-    if id and is_open(id) and redis.call('HGET', ikey(id), 'severity') <= a.inhibit_max then
-      return id
+  if #a.inhibitors == 0 then return nil end
+  local ids = redis.call('HMGET', P .. 'svc:' .. a.service, unpack(a.inhibitors))
+  for i = 1, #a.inhibitors do
+    local id = ids[i]
+    if id then
+      local found = redis.call('HMGET', ikey(id), 'state', 'severity')
+      if found[1] and found[1] ~= 'resolved' and found[2] <= a.inhibit_max then
+        return id
+      end
     end
   end
   return nil
@@ -154,34 +180,36 @@ local function firing(a, akey)
   end
   local id, opened = incident_for(a)
   local key = ikey(id)
-  if not opened then
-    local current = redis.call('HGET', key, 'severity')
-    if a.severity < current then
-      redis.call('HSET', key, 'severity', a.severity)
-      timeline(id, a.source, 'severity.raised', current .. ' -> ' .. a.severity)
-      if redis.call('HGET', key, 'announced') == '1' then
-        enqueue('incident:' .. id .. ':severity:' .. a.severity, 'notify_incident', id, 'severity')
-      end
+  -- one read of the fields below (none of them is written before its use here)
+  local current, sources, silenced_by, announced = unpack(
+    redis.call('HMGET', key, 'severity', 'sources', 'silenced_by', 'announced'), 1, 4)
+  if not opened and a.severity < current then
+    redis.call('HSET', key, 'severity', a.severity)
+    timeline(id, a.source, 'severity.raised', current .. ' -> ' .. a.severity)
+    if announced == '1' then
+      enqueue('incident:' .. id .. ':severity:' .. a.severity, 'notify_incident', id, 'severity')
     end
   end
-  local sources = redis.call('HGET', key, 'sources')
   if not string.find(',' .. sources .. ',', ',' .. a.source .. ',', 1, true) then
     redis.call('HSET', key, 'sources', sources .. ',' .. a.source)
   end
-  if a.link ~= '' then redis.call('HSET', key, 'link:' .. a.source, a.link) end
+  if a.link ~= '' then
+    redis.call('HSET', key, 'link:' .. a.source, a.link, 'last_seen', now)
+  else
+    redis.call('HSET', key, 'last_seen', now)
+  end
   redis.call('HINCRBY', key, 'alert_count', 1)
-  redis.call('HSET', key, 'last_seen', now)
   redis.call('SADD', key .. ':firing', a.fp)
   if a.silenced ~= '' then
     counts.silenced = counts.silenced + 1
     redis.call('HSET', key, 'silenced_by', a.silenced)
     timeline(id, a.source, 'alert.silenced', 'by ' .. a.silenced .. ': ' .. a.detail)
   else
-    if redis.call('HGET', key, 'silenced_by') ~= '' then
+    if silenced_by ~= '' then
       redis.call('HSET', key, 'silenced_by', '')
     end
     timeline(id, a.source, 'alert.firing', a.detail)
-    announce(id)
+    announce(id, announced)
   end
   redis.call('HSET', akey, 'status', 'firing', 'starts', a.starts, 'incident', id, 'suppressed', '')
   return id
@@ -234,6 +262,8 @@ for _, a in ipairs(records) do
   end
   redis.call('EXPIRE', akey, alert_ttl)
 end
+
+write_timelines()
 
 if ARGV[8] then
   for outcome, field in pairs(cjson.decode(ARGV[8])) do

@@ -216,3 +216,32 @@ async def test_incidents_survive_a_new_store_and_intake(real_redis: ArqRedis) ->
     incident = await second.store.incident("1")
     assert incident is not None and incident.state == "resolved"
     assert await real_redis.hget("plantao:incident:1", "schema") == b"2"
+
+
+async def test_a_delivery_writes_each_timeline_in_order_and_capped(any_redis: ArqRedis) -> None:
+    """core/ingest.lua writes a delivery's timeline entries per incident at the end: the same
+    entries, in the same order, trimmed to the newest `timeline_max`, as one push at a time."""
+    desk = Desk(any_redis)
+    desk.store = Store(any_redis, timeline_max=4)
+    mixed = [alert("HighErrorRate", fp=f"e{i}") for i in range(3)]
+    mixed.insert(1, alert("HighLatency", fp="l0"))  # a second incident between the first's
+    assert await desk.send(*mixed) == ["1", "2"]
+    first = [(e.event, e.detail.split(";")[0]) for e in await desk.store.timeline("1")]
+    assert first == [  # incident.opened was trimmed away
+        ("alert.firing", "HighErrorRate firing (e0)"),
+        ("job.enqueued", "handle_incident as incident:1:open"),
+        ("alert.firing", "HighErrorRate firing (e1)"),
+        ("alert.firing", "HighErrorRate firing (e2)"),
+    ]
+    assert await desk.events("2") == ["incident.opened", "alert.firing", "job.enqueued"]
+
+
+async def test_a_delivery_of_many_alerts_keeps_the_newest_entries(any_redis: ArqRedis) -> None:
+    """More entries for one incident than one push carries (core/ingest.lua pushes 500 at a
+    time): the newest `timeline_max` (1000) are kept, in order."""
+    desk = Desk(any_redis)
+    assert await desk.send(*(alert("HighErrorRate", fp=f"e{i}") for i in range(1200))) == ["1"]
+    timeline = await desk.store.timeline("1")
+    assert [e.detail.split(";")[0] for e in timeline] == [
+        f"HighErrorRate firing (e{i})" for i in range(200, 1200)
+    ]

@@ -44,7 +44,11 @@ def _alert(index: int, a: _Alert) -> Alert:
     name = a.labels.get("alertname")
     if not name:
         raise UnparseablePayload(f"alerts.{index}.labels.alertname: Field required")
-    service = next((a.labels[k] for k in SERVICE_LABELS if a.labels.get(k)), "unknown")
+    service = "unknown"
+    for label in SERVICE_LABELS:  # a loop, not next(generator): this runs per alert
+        if value := a.labels.get(label):
+            service = value
+            break
     fingerprint = (
         f"{Source.ALERTMANAGER}:{a.fingerprint}"
         if a.fingerprint
