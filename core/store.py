@@ -286,11 +286,22 @@ class Store:
         return entries
 
     async def record(self, incident_id: str, actor: str, event: str, detail: str = "") -> None:
-        entry = {"at": now_ms(), "actor": actor, "event": event, "detail": detail}
+        await self.record_many(incident_id, [(actor, event, detail)])
+
+    async def record_many(
+        self, incident_id: str, entries: Sequence[tuple[str, str, str]], notified: str = ""
+    ) -> None:
+        """Timeline entries (actor, event, detail) in one round trip, in order; with `notified`,
+        also mark that kind of message sent (mark_notified), in the same transaction."""
+        at = now_ms()
+        rows = [json.dumps({"at": at, "actor": a, "event": e, "detail": d}) for a, e, d in entries]
         key = f"{P}incident:{incident_id}:timeline"
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, json.dumps(entry))
-            pipe.ltrim(key, -self.timeline_max, -1)
+            if notified:
+                pipe.set(f"{P}notified:{incident_id}:{notified}", at)
+            if rows:
+                pipe.rpush(key, *rows)
+                pipe.ltrim(key, -self.timeline_max, -1)
             await pipe.execute()
 
     async def silence(self, incident_id: str, silence_id: str, actor: str, comment: str) -> None:

@@ -20,7 +20,7 @@ from core.metrics import count_proposed
 from core.models import Incident
 from handlers import HANDLERS
 from handlers.actions import describe
-from handlers.types import Policy
+from handlers.types import Policy, Step
 from worker import policies
 from worker.deps import Deps
 from worker.duty_jobs import DUTY_JOBS
@@ -95,10 +95,10 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
         return await _retry_or_give_up(
             ctx, deps, incident, f"handler {incident.scenario} failed: {error}"
         )
-    await deps.store.record(incident.id, "plantao", "diagnosed", repr(findings)[:2000])
+    proposed = [("plantao", "step.proposed", _proposal(step)) for step in steps]
+    diagnosed = ("plantao", "diagnosed", repr(findings)[:2000])
+    await deps.store.record_many(incident.id, [diagnosed, *proposed])
     for step in steps:
-        detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
-        await deps.store.record(incident.id, "plantao", "step.proposed", detail)
         await count_proposed(deps.store.redis, incident, step)
     # a step an earlier run left in flight (its worker died) is settled and reported first
     outcomes = await settle_interrupted(deps.executor, incident, steps)
@@ -116,10 +116,14 @@ async def handle_incident(ctx: dict[str, Any], incident_id: str) -> str:
             await deps.slack.post(render_opened(incident, findings, steps, outcomes))
     except TransientError as exc:
         return await _retry_or_give_up(ctx, deps, incident, str(exc))
-    await deps.store.mark_notified(incident.id, OPENED)
-    await deps.store.record(incident.id, "plantao", "notified", "incident posted to Slack")
+    posted = ("plantao", "notified", "incident posted to Slack")
+    await deps.store.record_many(incident.id, [posted], notified=OPENED)
     log.info("incident.notified", steps=len(steps))
     return "notified"
+
+
+def _proposal(step: Step) -> str:
+    return f"[{step.policy}] {describe(step.action)}: {step.why}"
 
 
 async def _announce_once(
@@ -190,9 +194,8 @@ async def _propose_again(deps: Deps, incident: Incident) -> None:
         return
     if not any(step.policy is Policy.APPROVE for step in steps):
         return
-    for step in steps:
-        detail = f"[{step.policy}] {describe(step.action)}: {step.why}"
-        await deps.store.record(incident.id, "plantao", "step.proposed", detail)
+    proposed = [("plantao", "step.proposed", _proposal(step)) for step in steps]
+    await deps.store.record_many(incident.id, proposed)
     await deps.room.reproposed(incident, steps)
 
 

@@ -245,3 +245,18 @@ async def test_a_delivery_of_many_alerts_keeps_the_newest_entries(any_redis: Arq
     assert [e.detail.split(";")[0] for e in timeline] == [
         f"HighErrorRate firing (e{i})" for i in range(200, 1200)
     ]
+
+
+async def test_entries_recorded_together_keep_their_order_and_cap(any_redis: ArqRedis) -> None:
+    """A job's entries written in one round trip (Store.record_many) are appended in order,
+    trimmed to `timeline_max`, and can mark the message sent in the same transaction."""
+    store = Store(any_redis, timeline_max=10)
+    await store.record("9", "plantao", "first")
+    entries = [("plantao", "step.proposed", f"step {i}") for i in range(12)]
+    await store.record_many("9", entries, notified="opened")
+    timeline = await store.timeline("9")
+    assert [e.detail for e in timeline] == [f"step {i}" for i in range(2, 12)]
+    assert await store.was_notified("9", "opened")
+    assert not await store.was_notified("9", "resolved")
+    await store.record_many("9", [], notified="resolved")  # only the mark
+    assert await store.was_notified("9", "resolved") and len(await store.timeline("9")) == 10
