@@ -88,6 +88,7 @@ async def durability(stack: Stack, n: int) -> dict[str, Any]:
     return {
         "deliveries": n,
         "acked": len(acked),
+        "answers": answers(deliveries),
         "present_after_kill": len(present),
         "incidents": len(ids),
         "incidents_missing": missing_incident[:20],

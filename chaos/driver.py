@@ -19,6 +19,10 @@ import httpx
 from tests.support.senders import AM_TOKEN, railway, sentry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+# Requests on the wire at once. More wait in a semaphore: httpcore's pool scans its waiting
+# requests on every hand-off, which at thousands waiting starved this driver's own loop (the
+# api sat idle while the driver timed out its own requests).
+IN_FLIGHT = 64
 SENTRY_ISSUE = json.loads((FIXTURES / "sentry" / "docs-issue-created.json").read_text())
 
 
@@ -121,7 +125,9 @@ def distinct(n: int) -> list[Delivery]:
     return out
 
 
-async def _send(client: httpx.AsyncClient, d: Delivery, deadline_s: float) -> None:
+async def _send(
+    client: httpx.AsyncClient, d: Delivery, deadline_s: float, gate: asyncio.Semaphore
+) -> None:
     give_up = time.monotonic() + deadline_s
     wait = 0.25
     while True:
@@ -137,9 +143,11 @@ async def _send(client: httpx.AsyncClient, d: Delivery, deadline_s: float) -> No
                 ("Content-Type", "application/json"),
                 ("Authorization", f"Bearer {AM_TOKEN}"),
             ]
-        started = time.monotonic()
-        try:
-            response = await client.post(path, content=d.body, headers=headers)
+        async with gate:
+            started = time.monotonic()
+            sent = await _post(client, path, d.body, headers)
+        if isinstance(sent, httpx.Response):
+            response = sent
             d.statuses.append(response.status_code)
             d.sent.append((started, time.monotonic(), response.status_code))
             if response.status_code < 300:
@@ -147,7 +155,7 @@ async def _send(client: httpx.AsyncClient, d: Delivery, deadline_s: float) -> No
                 return
             if response.status_code < 500:
                 return  # a 4xx is not retried: the checker reports it
-        except httpx.TransportError:
+        else:
             d.statuses.append(0)
             d.sent.append((started, time.monotonic(), 0))
         if time.monotonic() + wait > give_up:
@@ -156,11 +164,22 @@ async def _send(client: httpx.AsyncClient, d: Delivery, deadline_s: float) -> No
         wait = min(wait * 2, 2.0)
 
 
+async def _post(
+    client: httpx.AsyncClient, path: str, body: bytes, headers: list[tuple[str, str]]
+) -> httpx.Response | None:
+    """One try: the answer, or None when there was none (refused, reset, timed out)."""
+    try:
+        return await client.post(path, content=body, headers=headers)
+    except httpx.TransportError:
+        return None
+
+
 async def drive(
     base_url: str, deliveries: list[Delivery], rate: float, deadline_s: float = 90.0
 ) -> None:
     """Send every delivery at `rate` per second (open loop), each retried until `deadline_s`."""
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    gate = asyncio.Semaphore(IN_FLIGHT)  # waiting requests queue here, not in httpcore's pool
     async with httpx.AsyncClient(base_url=base_url, timeout=5.0, limits=limits) as client:
         t0 = time.monotonic()
         tasks = []
@@ -168,7 +187,7 @@ async def drive(
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_send(client, d, deadline_s)))
+            tasks.append(asyncio.create_task(_send(client, d, deadline_s, gate)))
         await asyncio.gather(*tasks)
 
 
