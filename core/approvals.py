@@ -18,7 +18,7 @@ from enum import StrEnum
 from arq.connections import ArqRedis
 from pydantic import BaseModel, ConfigDict
 
-from core.store import P, now_ms, redis_errors
+from core.store import P, hashes, now_ms, redis_errors
 
 KEEP_AFTER_EXPIRY_S = 7 * 24 * 3600  # a late click still says "expired", not "unknown"
 
@@ -173,11 +173,8 @@ class Approvals:
         """Every approval proposed for the incident (still kept), oldest opening first."""
         async with redis_errors():
             members = await self.redis.smembers(self.index(incident_id))  # type: ignore[misc]
-            keys = sorted(k.decode() for k in members)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for step_key in keys:
-                    pipe.hgetall(self.key(incident_id, step_key))
-                rows = await pipe.execute()
+        keys = sorted(k.decode() for k in members)
+        rows = await hashes(self.redis, [self.key(incident_id, k) for k in keys])
         found = [_approval(incident_id, k, raw) for k, raw in zip(keys, rows, strict=True) if raw]
         return sorted(found, key=lambda a: a.episode)
 

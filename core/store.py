@@ -171,6 +171,18 @@ def _incident(data: dict[str, str]) -> Incident:
     )
 
 
+async def hashes(redis: ArqRedis, keys: Sequence[str]) -> list[dict[bytes, bytes]]:
+    """Several hashes in one round trip, in the order of `keys` (empty for a missing one)."""
+    async with redis_errors(), redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hgetall(key)
+        return list(await pipe.execute())
+
+
+def notified_key(incident_id: str, kind: str) -> str:
+    return f"{P}notified:{incident_id}:{kind}"
+
+
 class Store:
     def __init__(
         self,
@@ -251,10 +263,7 @@ class Store:
 
     async def incidents(self, ids: Sequence[str]) -> list[Incident]:
         """Several incidents in one round trip, in the order asked; missing ones left out."""
-        async with redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-            for incident_id in ids:
-                pipe.hgetall(f"{P}incident:{incident_id}")
-            rows = await pipe.execute()
+        rows = await hashes(self.redis, [f"{P}incident:{i}" for i in ids])
         return [_incident({k.decode(): v.decode() for k, v in r.items()}) for r in rows if r]
 
     async def open_incident_ids(self) -> list[str]:
@@ -298,7 +307,7 @@ class Store:
         key = f"{P}incident:{incident_id}:timeline"
         async with redis_errors(), self.redis.pipeline(transaction=True) as pipe:
             if notified:
-                pipe.set(f"{P}notified:{incident_id}:{notified}", at)
+                pipe.set(notified_key(incident_id, notified), at)
             if rows:
                 pipe.rpush(key, *rows)
                 pipe.ltrim(key, -self.timeline_max, -1)
@@ -317,11 +326,11 @@ class Store:
 
     async def was_notified(self, incident_id: str, kind: str) -> bool:
         async with redis_errors():
-            return bool(await self.redis.exists(f"{P}notified:{incident_id}:{kind}"))
+            return bool(await self.redis.exists(notified_key(incident_id, kind)))
 
     async def mark_notified(self, incident_id: str, kind: str) -> None:
         async with redis_errors():
-            await self.redis.set(f"{P}notified:{incident_id}:{kind}", now_ms())
+            await self.redis.set(notified_key(incident_id, kind), now_ms())
 
     async def dead_letter(
         self, job_id: str, function: str, args: Sequence[str], tries: int, error: str

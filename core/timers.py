@@ -25,7 +25,7 @@ from typing import cast
 from arq.connections import ArqRedis
 
 from core.queue import JOB_EXPIRES_MS, QUEUE_NAME
-from core.store import P, now_ms, redis_errors
+from core.store import P, hashes, now_ms, redis_errors
 
 TIMERS_KEY = f"{P}timers"
 LEASE_KEY = f"{P}scheduler:leader"
@@ -177,10 +177,7 @@ class Timers:
         """Timers not yet fired, soonest first."""
         async with redis_errors():
             ids = await self.redis.zrange(TIMERS_KEY, 0, limit - 1)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for timer_id in ids:
-                    pipe.hgetall(f"{P}timer:{timer_id.decode()}")
-                rows = await pipe.execute()
+        rows = await hashes(self.redis, [f"{P}timer:{timer_id.decode()}" for timer_id in ids])
         return [_timer(r) for r in rows if r]
 
     async def fire_due(

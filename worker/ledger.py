@@ -27,7 +27,7 @@ from enum import StrEnum
 from arq.connections import ArqRedis
 
 from core.models import Incident
-from core.store import P, now_ms, redis_errors
+from core.store import P, hashes, now_ms, redis_errors
 from handlers.actions import Action
 
 RECORD_TTL = timedelta(days=90)  # as long as the evidence (runbook 003 "Retenção")
@@ -129,11 +129,8 @@ class Ledger:
         interrupted by a crash."""
         async with redis_errors():
             members = await self.redis.smembers(f"{P}actions:{incident_id}")  # type: ignore[misc]
-            keys = sorted(m.decode() for m in members)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hgetall(key)
-                rows = await pipe.execute()
+        keys = sorted(m.decode() for m in members)
+        rows = await hashes(self.redis, keys)
         found = [_record(key, raw) for key, raw in zip(keys, rows, strict=True) if raw]
         return [r for r in found if r.state in (State.INTENT, State.IN_FLIGHT)]
 

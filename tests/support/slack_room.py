@@ -17,9 +17,9 @@ from core.store import Store
 from core.tokens import TokenConfig
 from tests.conftest import MakeClient, fixture_bytes
 from tests.support.http_recorder import HttpRecorder
+from tests.support.jobs import run_queued
 from tests.support.slack_stub import TOKEN, SlackStub, click_body, signed
 from worker.deps import Deps
-from worker.runner import build_worker
 
 FIRING = fixture_bytes("alertmanager", "captured-am025-firing-2-alerts-servicedown.json")
 RESOLVED = fixture_bytes("alertmanager", "captured-am025-resolved-2-alerts-servicedown.json")
@@ -41,13 +41,7 @@ class Room:
 
     async def drain(self) -> None:
         """Run every queued job, then send the whole outbox."""
-        worker = build_worker(
-            self.settings, self.config, self.redis, burst=True, handle_signals=False
-        )
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
+        await run_queued(self.settings, self.config, self.redis)
         deps = Deps.build(self.settings, self.config, self.redis)
         try:
             assert deps.room is not None

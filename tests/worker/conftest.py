@@ -15,11 +15,11 @@ from core.settings import Settings
 from handlers.types import Probes
 from tests.conftest import MakeClient
 from tests.support.http_recorder import HttpRecorder
+from tests.support.jobs import run_queued
 from tests.support.postgres import connect, scratch_dsn  # noqa: F401 (fixtures)
 from tests.support.railway_fake import RailwayFake
 from tests.support.slack_room import MakeRoom, room_factory
 from tests.support.slack_stub import SlackStub
-from worker.runner import build_worker
 
 AM_URL = "/webhooks/alertmanager"
 
@@ -63,14 +63,7 @@ async def make_pipeline(
         client = await make_client(settings, redis)
 
         async def drain() -> int:
-            worker = build_worker(
-                settings, config, redis, burst=True, handle_signals=False, probes=probes
-            )
-            try:
-                await worker.main()
-            finally:
-                await worker.close()  # runs on_shutdown; the store client reconnects on use
-            return int(worker.jobs_complete)
+            return await run_queued(settings, config, redis, probes)
 
         return Pipeline(client, redis, slack, drain)
 

@@ -16,7 +16,7 @@ from core.settings import Settings
 from core.store import Arrival, IngestResult, Store
 from core.timers import Timers
 from tests.support.http_recorder import HttpRecorder
-from worker.runner import build_worker
+from tests.support.jobs import run_queued
 from worker.scheduler import Scheduler
 
 
@@ -37,14 +37,7 @@ class Rig:
         return await self.scheduler.run_duties(now)
 
     async def drain(self) -> int:
-        worker = build_worker(
-            self.settings, self.config, self.redis, burst=True, handle_signals=False
-        )
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
-        return int(worker.jobs_complete)
+        return await run_queued(self.settings, self.config, self.redis)
 
     def texts(self) -> list[str]:
         return [str(b["text"]) for b in self.slack.json_bodies()]
