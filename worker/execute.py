@@ -1,12 +1,15 @@
-"""The one executor (STYLE.md "Handlers propose, the worker disposes"): the only code that acts.
+"""The one executor (STYLE.md "Handlers propose, the worker disposes"): the only code that acts,
+with its side effects in worker/perform.py (called from here alone; a new kind of mitigation is
+a case there, its guards here).
 
 `Executor.run(incident, step, approved_by=None)` runs a Step only when its policy allows it,
 automation is not paused, deploys are not frozen (deploy actions), the action's budget is not
 spent, an unsigned incident is confirmed by Railway (deploy actions), and DRY_RUN is off. Each
-step is done at most once per incident: a record is claimed in Redis (worker/ledger.py) before
-any side effect and moved intent -> in_flight -> done | failed; an attempt found in flight after
-a crash is settled by asking the platform, never by blindly running again. After the action the
-step's `verify` endpoint is re-probed; not verified escalates. Every decision goes to the timeline.
+step is done at most once per opening of an incident: a record is claimed in Redis
+(worker/ledger.py) before any side effect and moved intent -> in_flight -> done | failed; an
+attempt found in flight after a crash is settled by asking the platform, never by blindly
+running again. After the action the step's `verify` endpoint is re-probed; not verified
+escalates. Every decision goes to the timeline.
 """
 
 from __future__ import annotations
